@@ -1,0 +1,161 @@
+package protocol
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// MaxFrame bounds one message on the wire. A result carries at most
+// MaxOutput bytes of stdout and of stderr; JSON encodes those bytes as
+// base64 (4/3 larger), and the rest of the message is small.
+const MaxFrame = 4 << 20
+
+// MaxOutput is the most stdout (and, separately, stderr) a result carries.
+// Agents truncate longer output and say so in the result's Error.
+const MaxOutput = 1 << 20
+
+// Errors a Conn reports. Any of them means the peer is broken or hostile:
+// the connection is closed, and nothing else is affected.
+var (
+	ErrFrameTooLarge = errors.New("frame larger than the protocol limit")
+	ErrUnknownType   = errors.New("unknown message type")
+	ErrMalformed     = errors.New("malformed message")
+)
+
+// envelope is a frame's JSON body: the message type and its fields.
+type envelope struct {
+	Type Type            `json:"type"`
+	Body json.RawMessage `json:"body"`
+}
+
+// Conn reads and writes framed messages: a 4-byte big-endian length, then
+// that many bytes of JSON envelope. Receive is for one goroutine; Send may be
+// called from several.
+type Conn struct {
+	r *bufio.Reader
+
+	wmu sync.Mutex
+	w   *bufio.Writer
+}
+
+// NewConn wraps a stream (usually a net.Conn).
+func NewConn(rw io.ReadWriter) *Conn {
+	return &Conn{r: bufio.NewReader(rw), w: bufio.NewWriter(rw)}
+}
+
+// Send writes one message and flushes it.
+func (c *Conn) Send(m Message) error {
+	frame, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if _, err := c.w.Write(frame); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+// Receive reads the next message. Errors wrapping ErrFrameTooLarge,
+// ErrUnknownType or ErrMalformed describe a protocol violation; others come
+// from the stream (io.EOF when the peer closed cleanly).
+func (c *Conn) Receive() (Message, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > MaxFrame {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, MaxFrame)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return Decode(body)
+}
+
+// Encode returns the frame for m, length prefix included.
+func Encode(m Message) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", m.Type(), err)
+	}
+	env, err := json.Marshal(envelope{Type: m.Type(), Body: body})
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", m.Type(), err)
+	}
+	if len(env) > MaxFrame {
+		return nil, fmt.Errorf("encode %s: %w: %d bytes", m.Type(), ErrFrameTooLarge, len(env))
+	}
+	frame := make([]byte, 4, 4+len(env))
+	binary.BigEndian.PutUint32(frame, uint32(len(env)))
+	return append(frame, env...), nil
+}
+
+// Decode parses one frame body (without its length prefix).
+func Decode(body []byte) (Message, error) {
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	}
+	m := newMessage(env.Type)
+	if m == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownType, truncate(string(env.Type), 64))
+	}
+	if len(env.Body) == 0 || string(env.Body) == "null" {
+		return nil, fmt.Errorf("%w: %s without a body", ErrMalformed, env.Type)
+	}
+	if err := json.Unmarshal(env.Body, m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
+	}
+	if v, ok := m.(validator); ok {
+		if err := v.validate(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+	}
+	return m, nil
+}
+
+// IsViolation reports whether err is the peer breaking the protocol, as
+// opposed to the stream failing.
+func IsViolation(err error) bool {
+	return errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrUnknownType) || errors.Is(err, ErrMalformed)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// Duration travels as whole milliseconds, readable in captures and by
+// non-Go peers.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).Milliseconds())
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var ms int64
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return fmt.Errorf("duration: want milliseconds: %v", err)
+	}
+	*d = Duration(time.Duration(ms) * time.Millisecond)
+	return nil
+}
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }

@@ -1,0 +1,82 @@
+package protocol
+
+import (
+	"fmt"
+	"net"
+)
+
+// Limits on field values. A message outside them is malformed: it would
+// either be a bug in the peer or an attempt to make the other side allocate
+// or loop without bound.
+const (
+	MaxSlots   = 4096 // cores (and so slots) a node may claim
+	maxTextLen = 256  // hostnames, boot ids, reasons
+	maxRunning = 4096 // task references in one Hello or Heartbeat
+)
+
+// validator is implemented by messages whose fields need checking beyond
+// what JSON decoding does.
+type validator interface {
+	validate() error
+}
+
+func (h *Hello) validate() error {
+	if _, err := net.ParseMAC(h.MAC); err != nil {
+		return fmt.Errorf("hello: bad mac %q", truncate(h.MAC, 32))
+	}
+	if h.Cores < 1 || h.Cores > MaxSlots {
+		return fmt.Errorf("hello: cores %d outside 1..%d", h.Cores, MaxSlots)
+	}
+	if len(h.Hostname) > maxTextLen || len(h.BootID) > maxTextLen || len(h.Token) > maxTextLen {
+		return fmt.Errorf("hello: a text field is longer than %d bytes", maxTextLen)
+	}
+	if h.BootID == "" {
+		return fmt.Errorf("hello: empty boot id")
+	}
+	return validateRefs("hello", h.Running)
+}
+
+func (h *Heartbeat) validate() error { return validateRefs("heartbeat", h.Running) }
+
+func (r *Request) validate() error {
+	if r.Slots < 1 || r.Slots > MaxSlots {
+		return fmt.Errorf("request: slots %d outside 1..%d", r.Slots, MaxSlots)
+	}
+	return nil
+}
+
+func (t *Task) validate() error {
+	if t.ID == 0 || t.Command == "" {
+		return fmt.Errorf("task: needs an id and a command")
+	}
+	return nil
+}
+
+func (r *Result) validate() error {
+	if r.ID == 0 {
+		return fmt.Errorf("result: needs a task id")
+	}
+	if len(r.Stdout) > MaxOutput || len(r.Stderr) > MaxOutput {
+		return fmt.Errorf("result: output over %d bytes", MaxOutput)
+	}
+	return nil
+}
+
+func (r *Reject) validate() error {
+	if len(r.Reason) > maxTextLen {
+		r.Reason = truncate(r.Reason, maxTextLen)
+	}
+	return nil
+}
+
+func validateRefs(what string, refs []TaskRef) error {
+	if len(refs) > maxRunning {
+		return fmt.Errorf("%s: %d running tasks, limit %d", what, len(refs), maxRunning)
+	}
+	for _, r := range refs {
+		if r.ID == 0 {
+			return fmt.Errorf("%s: running task without an id", what)
+		}
+	}
+	return nil
+}
