@@ -1,0 +1,107 @@
+package initramfs
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/u-root/mkuimage/cpio"
+	"github.com/u-root/uio/llog"
+)
+
+// TestBuildIsReproducibleAndComplete builds the real image twice and checks
+// the bytes match and the archive holds what a node needs to boot.
+func TestBuildIsReproducibleAndComplete(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the agent twice")
+	}
+	build := func() (*Manifest, string) {
+		out := t.TempDir()
+		m, err := Build(Config{OutDir: out, RepoDir: "..", Log: llog.Test(t)})
+		if err != nil {
+			t.Fatalf("Build: %v", err)
+		}
+		return m, out
+	}
+	first, out := build()
+	second, _ := build()
+	if !reflect.DeepEqual(first, second) {
+		t.Fatalf("two builds differ:\n%+v\n%+v", first, second)
+	}
+
+	records := readInitrd(t, filepath.Join(out, InitrdName))
+	modDir := path.Join("lib/modules", first.KernelRelease)
+	for name, want := range map[string]string{
+		"init":                    "bin/ramfarm-agent",
+		"bin/sh":                  "busybox",
+		"bin/sha256sum":           "busybox",
+		modDir + "/modules.dep":   "kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko",
+		modDir + "/modules.alias": " e1000e\n",
+		imageInfoPath:             `"kernelRelease": "` + first.KernelRelease + `"`,
+		modDir + "/kernel/drivers/net/virtio_net.ko": "\x7fELF",
+	} {
+		got, ok := records[name]
+		if !ok {
+			t.Errorf("image lacks %s", name)
+			continue
+		}
+		if !strings.Contains(got.content, want) {
+			t.Errorf("%s does not contain %q", name, want)
+		}
+	}
+	if root := records["."]; root.mode != cpio.S_IFDIR|0o755 {
+		t.Errorf("/ has mode %o, want %o", root.mode, cpio.S_IFDIR|0o755)
+	}
+	if dep := records[modDir+"/modules.dep"].content; strings.Contains(dep, "sound/") {
+		t.Errorf("modules.dep lists modules the image does not carry:\n%s", dep)
+	}
+}
+
+type initrdRecord struct {
+	mode    uint64
+	content string
+}
+
+// readInitrd reads the gzip-compressed cpio at p, checking every record
+// carries no host-specific metadata.
+func readInitrd(t *testing.T, p string) map[string]initrdRecord {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := map[string]initrdRecord{}
+	for _, r := range all {
+		if r.MTime != 0 || r.UID != 0 || r.GID != 0 || r.Ino != 0 {
+			t.Errorf("%s has host metadata: mtime %d uid %d gid %d ino %d", r.Name, r.MTime, r.UID, r.GID, r.Ino)
+		}
+		var content []byte
+		if r.ReaderAt != nil {
+			content, err = io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		records[r.Name] = initrdRecord{mode: r.Mode, content: string(content)}
+	}
+	return records
+}

@@ -1,0 +1,127 @@
+package initramfs
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+
+	"github.com/u-root/gobusybox/src/pkg/golang"
+	"github.com/u-root/mkuimage/cpio"
+	"github.com/u-root/mkuimage/uimage"
+)
+
+// AgentPackage is the Go command that runs as /init on every node.
+const AgentPackage = "github.com/ramfarm/ramfarm/cmd/ramfarm-agent"
+
+// imageInfoPath is where the image describes itself to the agent.
+const imageInfoPath = "etc/ramfarm/image.json"
+
+// imageInfo is the content of /etc/ramfarm/image.json.
+type imageInfo struct {
+	Image         string   `json:"image"`
+	KernelRelease string   `json:"kernelRelease"`
+	Modules       []string `json:"modules"`
+}
+
+// buildInitrd writes the node's root file system to w as a gzip-compressed
+// cpio archive, assembled by u-root's mkuimage:
+//
+//   - /bin/ramfarm-agent, built from RepoDir's module, and /init linking to
+//     it: the agent is PID 1, there is no other init;
+//   - /bin/busybox with a /bin/<applet> symlink per applet (/bin/sh too);
+//   - /lib/modules/<release>/: the NIC drivers of nodeModules with their
+//     dependencies, and modules.dep and modules.alias listing only those;
+//   - /etc/ramfarm/image.json, and the mount points and device nodes a
+//     kernel needs before the agent mounts /dev, /proc and /sys.
+func buildInitrd(w io.Writer, cfg Config, release string, modules *moduleSelection) error {
+	// go build creates the agent and its directory with the process's
+	// umask, and the image would keep those modes: fix it for the build.
+	defer syscall.Umask(syscall.Umask(0o022))
+
+	tmp, err := os.MkdirTemp("", "ramfarm-mkimage-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	repo, err := filepath.Abs(cfg.RepoDir)
+	if err != nil {
+		return err
+	}
+	base, err := baseArchive(release, modules)
+	if err != nil {
+		return err
+	}
+	busybox, err := withBusybox(hostBusybox)
+	if err != nil {
+		return err
+	}
+
+	goEnv := golang.Default(
+		golang.DisableCGO(), // static: the image has no libc
+		golang.WithGOOS("linux"),
+		golang.WithGOARCH("amd64"),
+		golang.WithWorkingDir(repo), // resolve the agent with our own go.mod
+	)
+	// The image must depend on the source, not on the git HEAD or on
+	// whether the work tree is dirty.
+	agentOpts := &golang.BuildOpts{ExtraArgs: []string{"-buildvcs=false"}}
+
+	mods := []uimage.Modifier{
+		uimage.WithReplaceEnv(goEnv),
+		uimage.WithTempDir(tmp),
+		uimage.WithBinaryCommandsOpts(agentOpts, AgentPackage),
+		uimage.WithInit(path.Base(AgentPackage)),
+		uimage.WithBaseArchive(base),
+		// Busybox is static and .ko files are not programs: there are
+		// no shared libraries to look up with ldd.
+		uimage.WithSkipLDD(),
+		uimage.WithFiles(moduleFiles(release, modules)...),
+		uimage.WithOutput(gzipCPIO{w}),
+	}
+	return uimage.Create(cfg.Log, append(mods, busybox...)...)
+}
+
+// baseArchive holds the records that are not host files: mount points,
+// device nodes and generated files.
+func baseArchive(release string, modules *moduleSelection) (*cpio.Archive, error) {
+	info, err := json.MarshalIndent(imageInfo{
+		Image:         "ramfarm-node",
+		KernelRelease: release,
+		Modules:       modules.Names,
+	}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	moduleDir := path.Join("lib/modules", release)
+	return cpio.ArchiveFromRecords([]cpio.Record{
+		// Mount points for the file systems the agent mounts.
+		cpio.Directory("dev", 0o755),
+		cpio.Directory("proc", 0o755),
+		cpio.Directory("sys", 0o755),
+		cpio.Directory("run", 0o755),
+		cpio.Directory("tmp", 0o1777),
+		// The kernel opens /dev/console as init's stdin, stdout and
+		// stderr before anything can mount devtmpfs: without it the
+		// agent's output would go nowhere.
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.CharDev("dev/null", 0o666, 1, 3),
+		cpio.StaticFile(imageInfoPath, string(info)+"\n", 0o644),
+		cpio.StaticFile(path.Join(moduleDir, "modules.dep"), string(modules.Dep), 0o644),
+		cpio.StaticFile(path.Join(moduleDir, "modules.alias"), string(modules.Alias), 0o644),
+	})
+}
+
+// moduleFiles maps the selected .ko files from the host's module tree to
+// the same paths in the image, in mkuimage's "host:archive" form.
+func moduleFiles(release string, modules *moduleSelection) []string {
+	var files []string
+	for _, p := range modules.Paths {
+		host := filepath.Join(hostModulesRoot, release, p)
+		files = append(files, host+":"+path.Join("lib/modules", release, p))
+	}
+	return files
+}

@@ -1,0 +1,47 @@
+package initramfs
+
+import (
+	"compress/gzip"
+	"errors"
+	"io"
+
+	"github.com/u-root/mkuimage/cpio"
+	"github.com/u-root/mkuimage/uimage/initramfs"
+)
+
+// gzipCPIO is where mkuimage writes the image: a gzip-compressed newc
+// archive, the format the kernel unpacks into its rootfs.
+type gzipCPIO struct{ w io.Writer }
+
+func (g gzipCPIO) OpenWriter() (initramfs.Writer, error) {
+	zw, err := gzip.NewWriterLevel(g.w, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	// The zero gzip.Header has no file name and no mtime: same input,
+	// same bytes.
+	return &gzipCPIOWriter{records: cpio.Newc.Writer(zw), zw: zw}, nil
+}
+
+type gzipCPIOWriter struct {
+	records cpio.RecordWriter
+	zw      *gzip.Writer
+}
+
+// WriteRecord writes r with every host-specific field (mtime, uid, inode)
+// zeroed. mkuimage already does so for most records; doing it here covers
+// all of them.
+func (w *gzipCPIOWriter) WriteRecord(r cpio.Record) error {
+	r = cpio.MakeReproducible(r)
+	if r.Name == "." {
+		// mkuimage adds its private build directory (mode 0700) as the
+		// archive root, and the kernel gives / that mode: tasks running
+		// as another user could not even look up /bin.
+		r.Mode = cpio.S_IFDIR | 0o755
+	}
+	return w.records.WriteRecord(r)
+}
+
+func (w *gzipCPIOWriter) Finish() error {
+	return errors.Join(cpio.WriteTrailer(w.records), w.zw.Close())
+}
