@@ -1,0 +1,156 @@
+package pxe
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config describes the one network the server boots nodes on.
+type Config struct {
+	Interface string       // e.g. "br0": DHCP listens only here (SO_BINDTODEVICE)
+	ServerIP  netip.Addr   // our IPv4 on that interface: server identifier, siaddr/next-server, TFTP and HTTP host
+	Subnet    netip.Prefix // e.g. 10.77.0.0/24 (netmask option 1)
+	Router    netip.Addr   // optional option 3
+	DNS       []netip.Addr // optional option 6
+
+	RangeStart, RangeEnd netip.Addr // addresses handed out (inclusive), inside Subnet, not including ServerIP or Router
+
+	LeaseTime time.Duration // option 51 (default 1h); T1/T2 (options 58/59) are 50% and 87.5% of it
+
+	TFTPAddr string // listen address for TFTP (default "<ServerIP>:69", the port firmware asks)
+	TFTPRoot string // dir holding iPXE binaries: undionly.kpxe, ipxe.efi, snponly.efi (Debian's /usr/lib/ipxe)
+	HTTPAddr string // listen address for boot HTTP (default "<ServerIP>:80"); its port goes into the boot URLs
+
+	BootDir string // dir served read-only under /boot/ (kernel, initramfs)
+	Kernel  string // file name of the kernel inside BootDir
+	Initrd  string // file name of the initramfs inside BootDir
+	Cmdline string // kernel command line for nodes
+
+	Hostname func(mac net.HardwareAddr) string // option 12 for a client; nil => "node-aabbccddeeff"
+	Logger   *slog.Logger                      // nil => slog.Default()
+}
+
+const defaultLeaseTime = time.Hour
+
+// Validate checks c and fills in the defaults of the fields left empty. It
+// reports every problem it finds, not just the first.
+func (c *Config) Validate() error {
+	if c.LeaseTime == 0 {
+		c.LeaseTime = defaultLeaseTime
+	}
+	if c.TFTPAddr == "" && c.ServerIP.Is4() {
+		c.TFTPAddr = netip.AddrPortFrom(c.ServerIP, 69).String()
+	}
+	if c.HTTPAddr == "" && c.ServerIP.Is4() {
+		c.HTTPAddr = netip.AddrPortFrom(c.ServerIP, 80).String()
+	}
+	if c.Hostname == nil {
+		c.Hostname = defaultHostname
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Subnet = c.Subnet.Masked()
+
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Interface != "", "Interface is empty")
+	check(c.Subnet.IsValid() && c.Subnet.Addr().Is4() && c.Subnet.Bits() <= 30,
+		"Subnet %v is not an IPv4 prefix with room for hosts (/30 or larger)", c.Subnet)
+	check(c.isHost(c.ServerIP), "ServerIP %v is not a host address in Subnet %v", c.ServerIP, c.Subnet)
+	check(!c.Router.IsValid() || c.isHost(c.Router), "Router %v is not a host address in Subnet %v", c.Router, c.Subnet)
+	for _, dns := range c.DNS {
+		check(dns.Is4(), "DNS server %v is not an IPv4 address", dns)
+	}
+	check(c.isHost(c.RangeStart), "RangeStart %v is not a host address in Subnet %v", c.RangeStart, c.Subnet)
+	check(c.isHost(c.RangeEnd), "RangeEnd %v is not a host address in Subnet %v", c.RangeEnd, c.Subnet)
+	if c.RangeStart.IsValid() && c.RangeEnd.IsValid() {
+		check(c.RangeStart.Compare(c.RangeEnd) <= 0, "RangeStart %v is after RangeEnd %v", c.RangeStart, c.RangeEnd)
+		check(!c.inRange(c.ServerIP), "range %v-%v includes ServerIP %v", c.RangeStart, c.RangeEnd, c.ServerIP)
+		check(!c.inRange(c.Router), "range %v-%v includes Router %v", c.RangeStart, c.RangeEnd, c.Router)
+	}
+	check(c.LeaseTime >= time.Second && c.LeaseTime.Seconds() <= math.MaxUint32,
+		"LeaseTime %v is outside 1s..136y (DHCP counts it in 32-bit seconds)", c.LeaseTime)
+	_, err := netip.ParseAddrPort(c.TFTPAddr)
+	check(err == nil, "TFTPAddr %q: %v", c.TFTPAddr, err)
+	_, err = c.httpPort()
+	check(err == nil, "HTTPAddr %q: %v", c.HTTPAddr, err)
+	check(c.TFTPRoot != "", "TFTPRoot is empty")
+	check(c.BootDir != "", "BootDir is empty")
+	check(isBootFileName(c.Kernel), "Kernel %q is not a plain relative file name (letters, digits, . _ - + /)", c.Kernel)
+	check(isBootFileName(c.Initrd), "Initrd %q is not a plain relative file name (letters, digits, . _ - + /)", c.Initrd)
+	// The command line becomes one line of the iPXE script.
+	check(!strings.ContainsFunc(c.Cmdline, isControl), "Cmdline contains a line break or control character")
+	return errors.Join(errs...)
+}
+
+// isHost reports whether a is an address in the subnet a client can use:
+// neither the network nor the broadcast address.
+func (c *Config) isHost(a netip.Addr) bool {
+	if !a.Is4() || !c.Subnet.Contains(a) {
+		return false
+	}
+	return a != c.Subnet.Addr() && a != broadcastAddr(c.Subnet)
+}
+
+func (c *Config) inRange(a netip.Addr) bool {
+	return a.IsValid() && c.RangeStart.Compare(a) <= 0 && a.Compare(c.RangeEnd) <= 0
+}
+
+// httpPort is the port of HTTPAddr, the one boot URLs name.
+func (c *Config) httpPort() (uint16, error) {
+	_, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("port %q is not a number in 1..65535 (boot URLs need a fixed port)", port)
+	}
+	return uint16(n), nil
+}
+
+func broadcastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	for bit := p.Bits(); bit < 32; bit++ {
+		a[bit/8] |= 0x80 >> (bit % 8)
+	}
+	return netip.AddrFrom4(a)
+}
+
+// isBootFileName accepts the names Kernel and Initrd may have. They end up in
+// URLs and, unquoted, in the kernel command line (initrd=NAME), so spaces and
+// anything that needs escaping are refused rather than escaped.
+func isBootFileName(name string) bool {
+	if !filepath.IsLocal(name) || strings.HasSuffix(name, "/") {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		case strings.ContainsRune("._-+/", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
+
+// defaultHostname names a node after its MAC: "node-525400123456".
+func defaultHostname(mac net.HardwareAddr) string {
+	return "node-" + strings.ReplaceAll(mac.String(), ":", "")
+}

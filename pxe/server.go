@@ -1,0 +1,124 @@
+// Package pxe boots diskless nodes over the network: a DHCP server that hands
+// out addresses and tells each node's firmware what to load, a TFTP server for
+// the iPXE binaries PXE ROMs chainload, and an HTTP server for the iPXE script,
+// the kernel and the initramfs. firmware.go draws the boot chain.
+package pxe
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Server runs DHCP, TFTP and HTTP for one network. Leases and counters live
+// as long as the Server, across calls to Run.
+type Server struct {
+	cfg  Config
+	dhcp *dhcpHandler
+	tftp *tftpFiles
+	http *bootHTTP
+
+	dhcpStats dhcpCounters
+	tftpStats tftpCounters
+}
+
+// New checks cfg (see Config.Validate) and opens TFTPRoot and BootDir, which
+// the Server keeps open for its lifetime.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("pxe: invalid config: %w", err)
+	}
+	tftpRoot, err := os.OpenRoot(cfg.TFTPRoot)
+	if err != nil {
+		return nil, fmt.Errorf("pxe: TFTPRoot: %w", err)
+	}
+	bootRoot, err := os.OpenRoot(cfg.BootDir)
+	if err != nil {
+		tftpRoot.Close()
+		return nil, fmt.Errorf("pxe: BootDir: %w", err)
+	}
+	port, _ := cfg.httpPort() // checked by Validate
+	baseURL := "http://" + netip.AddrPortFrom(cfg.ServerIP, port).String()
+
+	s := &Server{cfg: cfg}
+	s.dhcp = &dhcpHandler{
+		cfg: cfg,
+		boot: bootFiles{
+			tftpServer: cfg.ServerIP,
+			scriptURL:  baseURL + "/boot.ipxe",
+			ipxeURL:    baseURL + "/ipxe/",
+		},
+		leases: newLeasePool(cfg.RangeStart, cfg.RangeEnd, cfg.LeaseTime),
+		stats:  &s.dhcpStats,
+		log:    cfg.Logger.With("component", "dhcp"),
+		now:    time.Now,
+	}
+	s.tftp = &tftpFiles{root: tftpRoot, stats: &s.tftpStats, log: cfg.Logger.With("component", "tftp")}
+	s.http = &bootHTTP{
+		script:  renderScript(baseURL, &cfg),
+		bootDir: bootRoot,
+		ipxeDir: tftpRoot,
+		log:     cfg.Logger.With("component", "http"),
+	}
+	return s, nil
+}
+
+// Run serves DHCP, TFTP and HTTP until ctx is cancelled, then stops them and
+// returns nil. It opens every socket before serving anything, so a missing
+// interface or a port in use fails Run at once; if one server fails later,
+// Run stops the others and returns that error.
+func (s *Server) Run(ctx context.Context) error {
+	dhcpConn, tftpConn, httpListener, err := s.listen()
+	if err != nil {
+		return err
+	}
+	s.cfg.Logger.Info("PXE server running", "interface", s.cfg.Interface,
+		"tftp", tftpConn.LocalAddr().String(), "http", httpListener.Addr().String())
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.dhcp.run(ctx, dhcpConn) })
+	g.Go(func() error { return s.tftp.run(ctx, tftpConn) })
+	g.Go(func() error { return s.http.run(ctx, httpListener) })
+	return g.Wait()
+}
+
+// listen opens the three sockets, or none.
+func (s *Server) listen() (dhcpConn, tftpConn net.PacketConn, httpListener net.Listener, err error) {
+	dhcpConn, err = listenDHCP(s.cfg.Interface)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tftpConn, err = net.ListenPacket("udp", s.cfg.TFTPAddr)
+	if err != nil {
+		dhcpConn.Close()
+		return nil, nil, nil, fmt.Errorf("tftp: %w", err)
+	}
+	httpListener, err = net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		dhcpConn.Close()
+		tftpConn.Close()
+		return nil, nil, nil, fmt.Errorf("http: %w", err)
+	}
+	return dhcpConn, tftpConn, httpListener, nil
+}
+
+// serveUntil runs serve until ctx is done, then calls shutdown and waits for
+// serve to return; what serve returns then is the expected fallout of
+// shutting down. An error serve returns before that is a real failure.
+func serveUntil(ctx context.Context, serve func() error, shutdown func()) error {
+	served := make(chan error, 1)
+	go func() { served <- serve() }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+		shutdown()
+		<-served
+		return nil
+	}
+}
