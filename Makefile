@@ -1,0 +1,49 @@
+# ramfarm: PXE-boot a rack into RAM and run work on it.
+#
+#   make demo    install what is missing, build, boot 3 QEMU nodes, run tasks
+#   make test    unit tests, then the QEMU end-to-end test (as root)
+#
+# Everything runs as root: the tests and the demo create network namespaces,
+# bridges and tap devices (and remove them).
+
+GO       ?= go
+IMAGES   := images
+BIN      := bin
+E2E_TIMEOUT ?= 40m
+
+.PHONY: all deps build image demo test unit e2e vet fuzz clean
+
+all: build image
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(GO) build -o $(BIN)/ramfarm ./cmd/ramfarm
+	$(GO) build -o $(BIN)/ramfarm-agent ./cmd/ramfarm-agent
+
+# The node image: images/vmlinuz and images/ramfarm-node.cpio.gz (see images/README.md).
+image: deps
+	$(GO) run ./cmd/ramfarm-mkimage -out $(IMAGES)
+
+demo: build image
+	$(GO) run ./cmd/ramfarm-demo -ramfarm $(BIN)/ramfarm -images $(IMAGES)
+
+vet:
+	$(GO) vet ./...
+
+unit: deps
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/qemu-tests$$')
+
+e2e: deps image
+	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./qemu-tests/ -run TestEndToEnd
+
+test: vet unit e2e
+
+# Short fuzzing passes over every wire and file format parser.
+fuzz:
+	$(GO) test ./protocol -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+	$(GO) test ./pxe -run '^$$' -fuzz FuzzDHCPHandler -fuzztime 30s
+
+clean:
+	rm -rf $(BIN) $(IMAGES)/*.gz $(IMAGES)/vmlinuz $(IMAGES)/manifest.json

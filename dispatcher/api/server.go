@@ -1,0 +1,126 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+// Service is what the API exposes; the dispatcher implements it.
+type Service interface {
+	Nodes() []Node
+	Reboot(node string) error
+	Submit(tasks []TaskSpec) ([]uint64, error)
+	Tasks(from uint64, limit int) ([]Task, error)
+	Task(id uint64) (Task, error)
+}
+
+// Errors a Service returns that map to HTTP statuses.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	ErrInvalid  = errors.New("invalid request")
+)
+
+// Limits on what one request may carry.
+const (
+	MaxSubmit      = 100_000 // tasks per submission
+	maxSubmitBytes = 64 << 20
+	MaxList        = 10_000 // tasks per listing
+)
+
+// NewHandler returns the HTTP handler for the API.
+func NewHandler(s Service, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/nodes", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, log, http.StatusOK, s.Nodes())
+	})
+	mux.HandleFunc("POST /v1/nodes/{name}/reboot", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Reboot(r.PathValue("name")); err != nil {
+			fail(w, log, err)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("POST /v1/tasks", func(w http.ResponseWriter, r *http.Request) {
+		var req SubmitRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSubmitBytes))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			fail(w, log, fmt.Errorf("%w: body: %v", ErrInvalid, err))
+			return
+		}
+		ids, err := s.Submit(req.Tasks)
+		if err != nil {
+			fail(w, log, err)
+			return
+		}
+		reply(w, log, http.StatusCreated, SubmitReply{IDs: ids})
+	})
+	mux.HandleFunc("GET /v1/tasks", func(w http.ResponseWriter, r *http.Request) {
+		from, err1 := queryUint(r, "from", 1)
+		limit, err2 := queryUint(r, "limit", 1000)
+		if err := errors.Join(err1, err2); err != nil {
+			fail(w, log, err)
+			return
+		}
+		tasks, err := s.Tasks(from, int(min(limit, MaxList)))
+		if err != nil {
+			fail(w, log, err)
+			return
+		}
+		reply(w, log, http.StatusOK, tasks)
+	})
+	mux.HandleFunc("GET /v1/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+		if err != nil {
+			fail(w, log, fmt.Errorf("%w: task id %q", ErrInvalid, r.PathValue("id")))
+			return
+		}
+		t, err := s.Task(id)
+		if err != nil {
+			fail(w, log, err)
+			return
+		}
+		reply(w, log, http.StatusOK, t)
+	})
+	return mux
+}
+
+func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s=%q is not a number", ErrInvalid, name, v)
+	}
+	return n, nil
+}
+
+func reply(w http.ResponseWriter, log *slog.Logger, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		log.Debug("api: writing reply", "err", err)
+	}
+}
+
+func fail(w http.ResponseWriter, log *slog.Logger, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		status = http.StatusConflict
+	case errors.Is(err, ErrInvalid):
+		status = http.StatusBadRequest
+	default:
+		log.Error("api: request failed", "err", err)
+	}
+	reply(w, log, status, Error{Error: err.Error()})
+}

@@ -1,0 +1,303 @@
+package console
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ramfarm/ramfarm/dispatcher/api"
+)
+
+// errUsage means the flag package already told the user what was wrong.
+var errUsage = errors.New("usage")
+
+// clientFlags starts a flag set for a command that talks to the API.
+func clientFlags(name, args, about string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: ramfarm %s %s\n\n%s\n\nFlags:\n", name, args, about)
+		fs.PrintDefaults()
+	}
+	socket := fs.String("api-socket", DefaultAPISocket, "dispatcher API socket `path`")
+	return fs, socket
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return errUsage
+	}
+	return nil
+}
+
+func nodes(args []string, out io.Writer) error {
+	fs, socket := clientFlags("nodes", "[--json]", "Lists every node the dispatcher knows, one line each.")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	list, err := api.NewClient(*socket).Nodes(context.Background())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(out, list)
+	}
+	return WriteNodeTable(out, list, time.Now())
+}
+
+// WriteNodeTable prints the node table as the console shows it.
+func WriteNodeTable(out io.Writer, list []api.Node, now time.Time) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tMAC\tIP\tSTATE\tCORES\tLOAD\tMEM FREE\tLAST SEEN\tRUNNING")
+	for _, n := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.2f\t%s\t%s ago\t%s\n",
+			n.Name, n.MAC, n.IP, n.State, n.Cores, n.Load1,
+			bytesIEC(n.MemAvailableBytes), now.Sub(n.LastSeen).Round(time.Second), idList(n.Running))
+	}
+	return tw.Flush()
+}
+
+func reboot(args []string, out io.Writer) error {
+	fs, socket := clientFlags("reboot", "NODE...", "Asks each node's agent to reboot its machine; the node boots again over PXE\nand registers with a new boot id.")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	c := api.NewClient(*socket)
+	for _, name := range fs.Args() {
+		if err := c.Reboot(context.Background(), name); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s: reboot requested\n", name)
+	}
+	return nil
+}
+
+func submit(args []string, out io.Writer) error {
+	fs, socket := clientFlags("submit", "[--timeout D] [--wait] [-f FILE | COMMAND...]",
+		"Submits each COMMAND (or each non-empty, non-# line of FILE, - for stdin) as a\ntask run by /bin/sh -c on a node. Prints the task ids once the dispatcher has\nstored the tasks.")
+	timeout := fs.Duration("timeout", 0, "kill a task that runs longer than this (0: no limit)")
+	file := fs.String("f", "", "read commands from `file`, one per line")
+	wait := fs.Bool("wait", false, "wait for the tasks to finish and print their results")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cmds := fs.Args()
+	if *file != "" {
+		lines, err := readCommands(*file)
+		if err != nil {
+			return err
+		}
+		cmds = append(cmds, lines...)
+	}
+	if len(cmds) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	specs := make([]api.TaskSpec, len(cmds))
+	for i, c := range cmds {
+		specs[i] = api.TaskSpec{Command: c, Timeout: *timeout}
+	}
+	c := api.NewClient(*socket)
+	ids, err := c.Submit(context.Background(), specs)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		fmt.Fprintln(out, id)
+	}
+	if !*wait {
+		return nil
+	}
+	done, err := WaitTasks(context.Background(), c, ids, 500*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	return WriteTaskTable(out, done, true)
+}
+
+// WaitTasks polls until every task in ids has finished and returns them.
+func WaitTasks(ctx context.Context, c *api.Client, ids []uint64, every time.Duration) ([]api.Task, error) {
+	out := make([]api.Task, len(ids))
+	pending := make(map[int]bool, len(ids))
+	for i := range ids {
+		pending[i] = true
+	}
+	for {
+		for i := range pending {
+			t, err := c.Task(ctx, ids[i])
+			if err != nil {
+				return nil, err
+			}
+			if t.Result != nil {
+				out[i] = t
+				delete(pending, i)
+			}
+		}
+		if len(pending) == 0 {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+func readCommands(path string) ([]string, error) {
+	r := io.Reader(os.Stdin)
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	var cmds []string
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64<<10), 1<<20)
+	for s.Scan() {
+		line := strings.TrimSpace(s.Text())
+		if line != "" && !strings.HasPrefix(line, "#") {
+			cmds = append(cmds, line)
+		}
+	}
+	return cmds, s.Err()
+}
+
+func tasks(args []string, out io.Writer) error {
+	fs, socket := clientFlags("tasks", "[--from ID] [--limit N] [--json]", "Lists tasks in id order with their state, node, exit status and duration.")
+	from := fs.Uint64("from", 1, "first task `id` to list")
+	limit := fs.Int("limit", 1000, "list at most `n` tasks")
+	asJSON := fs.Bool("json", false, "print JSON (with outputs) instead of a table")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	list, err := api.NewClient(*socket).Tasks(context.Background(), *from, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(out, list)
+	}
+	return WriteTaskTable(out, list, false)
+}
+
+// WriteTaskTable prints tasks one per line; withOutput adds the first line
+// of each task's output.
+func WriteTaskTable(out io.Writer, list []api.Task, withOutput bool) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	header := "ID\tSTATE\tNODE\tEXIT\tDURATION\tCOMMAND"
+	if withOutput {
+		header += "\tOUTPUT"
+	}
+	fmt.Fprintln(tw, header)
+	for _, t := range list {
+		exit, dur, output := "-", "-", ""
+		if r := t.Result; r != nil {
+			exit, dur = strconv.Itoa(r.ExitCode), r.Duration.Round(time.Millisecond).String()
+			output = firstLine(r.Stdout)
+			if r.Error != "" {
+				output = "error: " + r.Error
+			}
+		}
+		line := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", t.ID, t.State, dash(t.Node), exit, dur, clip(t.Command, 40))
+		if withOutput {
+			line += "\t" + clip(output, 70)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	return tw.Flush()
+}
+
+func task(args []string, out io.Writer) error {
+	fs, socket := clientFlags("task", "ID...", "Shows tasks in full, with their output.")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	c := api.NewClient(*socket)
+	for _, a := range fs.Args() {
+		id, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			return fmt.Errorf("task id %q is not a number", a)
+		}
+		t, err := c.Task(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		if err := printJSON(out, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func idList(ids []uint64) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatUint(id, 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+func bytesIEC(b uint64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%dB", b)
+	}
+	div, exp := uint64(unit), 0
+	for n := b / unit; n >= unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(b)/float64(div), "KMGTPE"[exp])
+}

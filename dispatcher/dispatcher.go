@@ -1,0 +1,163 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/dispatcher/sched"
+	"github.com/ramfarm/ramfarm/dispatcher/store"
+	"github.com/ramfarm/ramfarm/pxe"
+)
+
+// Dispatcher is a running dispatcher. Its state is guarded by mu; the store
+// is the durable copy of everything that must survive a restart (tasks,
+// results, node names); the rest is rebuilt as agents reconnect.
+type Dispatcher struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	token string
+
+	mu     sync.Mutex
+	nodes  map[string]*node // by name
+	order  []*node          // round-robin order of hand-outs
+	next   int              // position in order of the next hand-out
+	ring   *sched.Ring
+	leases map[uint64]*lease // running task id -> where it runs
+	tries  map[uint64]int    // task id -> attempts handed out so far
+}
+
+// New opens the state in cfg.StateDir and prepares the dispatcher; Run
+// starts it.
+func New(cfg Config) (*Dispatcher, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	token, err := loadOrCreateToken(filepath.Join(cfg.StateDir, "node-token"))
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(cfg.StateDir, "ramfarm.db"))
+	if err != nil {
+		return nil, err
+	}
+	pending, err := st.PendingIDs()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("read pending tasks: %w", err)
+	}
+	d := &Dispatcher{
+		cfg: cfg, log: cfg.Logger, store: st, token: token,
+		nodes: map[string]*node{}, ring: sched.New(cfg.Window),
+		leases: map[uint64]*lease{}, tries: map[uint64]int{},
+	}
+	d.ring.Add(pending...)
+	if len(pending) > 0 {
+		d.log.Info("resuming pending tasks", "count", len(pending))
+	}
+	if cfg.PXE != nil {
+		// Nodes learn where the dispatcher is, and the secret that lets them
+		// in, from their kernel command line.
+		d.cfg.PXE.Cmdline = fmt.Sprintf("%s ramfarm.dispatcher=%s ramfarm.token=%s", cfg.PXE.Cmdline, cfg.AgentAddr, token)
+	}
+	return d, nil
+}
+
+// Token returns the node enrollment secret.
+func (d *Dispatcher) Token() string { return d.token }
+
+// Run serves until ctx is cancelled: boot services, the agent listener, the
+// control API and the node monitor, each in its own goroutine. An error from
+// one stops them all.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.store.Close()
+	agents, err := net.Listen("tcp", d.cfg.AgentAddr)
+	if err != nil {
+		return fmt.Errorf("agent listener: %w", err)
+	}
+	apiLn, err := listenUnix(d.cfg.APISocket)
+	if err != nil {
+		agents.Close()
+		return fmt.Errorf("API socket: %w", err)
+	}
+	d.log.Info("dispatcher started", "agents", agents.Addr().String(), "api", d.cfg.APISocket, "heartbeat", d.cfg.Heartbeat)
+
+	g, ctx := errgroup.WithContext(ctx)
+	if d.cfg.PXE != nil {
+		boot, err := pxe.New(*d.cfg.PXE)
+		if err != nil {
+			agents.Close()
+			apiLn.Close()
+			return fmt.Errorf("boot services: %w", err)
+		}
+		g.Go(func() error { return boot.Run(ctx) })
+	}
+	g.Go(func() error { return d.serveAgents(ctx, agents) })
+	g.Go(func() error { return d.serveAPI(ctx, apiLn) })
+	g.Go(func() error { d.monitor(ctx); return nil })
+	return g.Wait()
+}
+
+func (d *Dispatcher) serveAPI(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: api.NewHandler(d, d.log), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("API: %w", err)
+	}
+	return nil
+}
+
+// listenUnix listens on a Unix socket only its owner (root) may use. A stale
+// socket from a dispatcher that died is replaced; a live one is an error.
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: another dispatcher is serving it", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// monitor declares nodes lost when they stop heartbeating.
+func (d *Dispatcher) monitor(ctx context.Context) {
+	t := time.NewTicker(d.cfg.Heartbeat / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			d.checkNodes(now)
+		}
+	}
+}

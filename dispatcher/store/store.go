@@ -1,0 +1,206 @@
+// Package store keeps the dispatcher's durable state in a bbolt file: every
+// submitted task, every recorded result and the names given to nodes.
+//
+// The rule that makes "nothing lost" true: a write is committed (fsynced)
+// before the dispatcher acknowledges what it records, to the submitter or to
+// the agent. bbolt's Batch gives group commit to concurrent result writers.
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketTasks   = []byte("tasks")   // id -> TaskSpec, for every task ever submitted
+	bucketPending = []byte("pending") // id -> nil, for tasks without a result yet
+	bucketResults = []byte("results") // id -> Result
+	bucketNodes   = []byte("nodes")   // mac -> Node
+)
+
+// ErrNoTask is returned for an id that was never submitted.
+var ErrNoTask = errors.New("no such task")
+
+// Store is the dispatcher's database.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens or creates the database at path. It fails after a few seconds
+// if another dispatcher holds the file.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open state database %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketTasks, bucketPending, bucketResults, bucketNodes} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initialise state database %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// TaskSpec is what a submitter asks for.
+type TaskSpec struct {
+	Command   string        `json:"command"`
+	Timeout   time.Duration `json:"timeout,omitempty"`
+	Submitted time.Time     `json:"submitted"`
+}
+
+// Result is how a task ended, as recorded.
+type Result struct {
+	Node     string        `json:"node"`
+	Attempt  int           `json:"attempt"`
+	ExitCode int           `json:"exit_code"`
+	Error    string        `json:"error,omitempty"`
+	Stdout   []byte        `json:"stdout,omitempty"`
+	Stderr   []byte        `json:"stderr,omitempty"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration"`
+	Recorded time.Time     `json:"recorded"`
+}
+
+// Task is a submitted task with its result, if it has one.
+type Task struct {
+	ID uint64
+	TaskSpec
+	Result *Result
+}
+
+// AddTasks stores specs as new tasks and returns their ids, in order. When it
+// returns without error the tasks are on disk.
+func (s *Store) AddTasks(specs []TaskSpec) ([]uint64, error) {
+	ids := make([]uint64, 0, len(specs))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		tasks, pending := tx.Bucket(bucketTasks), tx.Bucket(bucketPending)
+		for _, spec := range specs {
+			id, err := tasks.NextSequence()
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(spec)
+			if err != nil {
+				return err
+			}
+			if err := tasks.Put(key(id), v); err != nil {
+				return err
+			}
+			if err := pending.Put(key(id), nil); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store tasks: %w", err)
+	}
+	return ids, nil
+}
+
+// RecordResult stores r as the result of task id, unless the task already
+// has one: results are recorded exactly once, whatever retries and late
+// duplicates arrive. It reports whether r was recorded. Concurrent callers
+// share commits (group commit).
+func (s *Store) RecordResult(id uint64, r Result) (recorded bool, err error) {
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		recorded = false // Batch may run this function more than once
+		if tx.Bucket(bucketTasks).Get(key(id)) == nil {
+			return fmt.Errorf("%w: %d", ErrNoTask, id)
+		}
+		results := tx.Bucket(bucketResults)
+		if results.Get(key(id)) != nil {
+			return nil
+		}
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := results.Put(key(id), v); err != nil {
+			return err
+		}
+		recorded = true
+		return tx.Bucket(bucketPending).Delete(key(id))
+	})
+	return recorded, err
+}
+
+// Task returns one task with its result.
+func (s *Store) Task(id uint64) (Task, error) {
+	var t Task
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		t, err = readTask(tx, id)
+		return err
+	})
+	return t, err
+}
+
+// PendingIDs returns the ids of the tasks that have no result yet, oldest
+// first: the work a restarted dispatcher must still do.
+func (s *Store) PendingIDs() ([]uint64, error) {
+	var ids []uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
+			ids = append(ids, binary.BigEndian.Uint64(k))
+			return nil
+		})
+	})
+	return ids, err
+}
+
+// Tasks calls fn for each task with an id of at least from, in id order,
+// until fn returns false.
+func (s *Store) Tasks(from uint64, fn func(Task) bool) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketTasks).Cursor()
+		for k, _ := c.Seek(key(from)); k != nil; k, _ = c.Next() {
+			t, err := readTask(tx, binary.BigEndian.Uint64(k))
+			if err != nil {
+				return err
+			}
+			if !fn(t) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+func readTask(tx *bolt.Tx, id uint64) (Task, error) {
+	t := Task{ID: id}
+	v := tx.Bucket(bucketTasks).Get(key(id))
+	if v == nil {
+		return t, fmt.Errorf("%w: %d", ErrNoTask, id)
+	}
+	if err := json.Unmarshal(v, &t.TaskSpec); err != nil {
+		return t, fmt.Errorf("task %d: corrupt record: %w", id, err)
+	}
+	if v := tx.Bucket(bucketResults).Get(key(id)); v != nil {
+		t.Result = new(Result)
+		if err := json.Unmarshal(v, t.Result); err != nil {
+			return t, fmt.Errorf("task %d: corrupt result: %w", id, err)
+		}
+	}
+	return t, nil
+}
+
+func key(id uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, id)
+}

@@ -1,0 +1,101 @@
+package store
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestTasksSurviveReopen(t *testing.T) {
+	s, path := openTemp(t)
+	ids, err := s.AddTasks([]TaskSpec{{Command: "echo a"}, {Command: "echo b", Timeout: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 || ids[0] >= ids[1] {
+		t.Fatalf("ids %v: want two increasing ids", ids)
+	}
+	if ok, err := s.RecordResult(ids[0], Result{Node: "node1", ExitCode: 0, Stdout: []byte("a\n")}); err != nil || !ok {
+		t.Fatalf("record: %v %v", ok, err)
+	}
+	s.Close()
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pending, err := s.PendingIDs()
+	if err != nil || len(pending) != 1 || pending[0] != ids[1] {
+		t.Fatalf("pending after reopen = %v, %v; want [%d]", pending, err, ids[1])
+	}
+	done, err := s.Task(ids[0])
+	if err != nil || done.Result == nil || string(done.Result.Stdout) != "a\n" || done.Command != "echo a" {
+		t.Fatalf("task after reopen = %+v, %v", done, err)
+	}
+	open, _ := s.Task(ids[1])
+	if open.Result != nil || open.Timeout != time.Minute {
+		t.Fatalf("pending task after reopen = %+v", open)
+	}
+}
+
+func TestResultRecordedExactlyOnce(t *testing.T) {
+	s, _ := openTemp(t)
+	ids, _ := s.AddTasks([]TaskSpec{{Command: "true"}})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	recorded := 0
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(attempt int) {
+			defer wg.Done()
+			ok, err := s.RecordResult(ids[0], Result{Attempt: attempt})
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				recorded++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if recorded != 1 {
+		t.Fatalf("%d results recorded, want exactly 1", recorded)
+	}
+}
+
+func TestRecordResultForUnknownTask(t *testing.T) {
+	s, _ := openTemp(t)
+	if _, err := s.RecordResult(42, Result{}); !errors.Is(err, ErrNoTask) {
+		t.Fatalf("got %v, want ErrNoTask", err)
+	}
+}
+
+func TestNodeNamesAreStable(t *testing.T) {
+	s, _ := openTemp(t)
+	a1, _ := s.NodeName("52:54:00:00:00:0a")
+	b, _ := s.NodeName("52:54:00:00:00:0b")
+	a2, _ := s.NodeName("52:54:00:00:00:0a")
+	if a1 != "node1" || b != "node2" || a2 != a1 {
+		t.Fatalf("names %q %q %q; want node1 node2 node1", a1, b, a2)
+	}
+	nodes, err := s.Nodes()
+	if err != nil || len(nodes) != 2 {
+		t.Fatalf("nodes = %v, %v", nodes, err)
+	}
+}

@@ -1,0 +1,198 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/dispatcher/store"
+	"github.com/ramfarm/ramfarm/protocol"
+)
+
+// Submit stores tasks, queues them and returns their ids. The tasks are on
+// disk before Submit returns, so an acknowledged submission survives a crash.
+func (d *Dispatcher) Submit(specs []api.TaskSpec) ([]uint64, error) {
+	if len(specs) == 0 || len(specs) > api.MaxSubmit {
+		return nil, fmt.Errorf("%w: submit 1 to %d tasks, not %d", api.ErrInvalid, api.MaxSubmit, len(specs))
+	}
+	now := time.Now().UTC()
+	recs := make([]store.TaskSpec, len(specs))
+	for i, s := range specs {
+		if strings.TrimSpace(s.Command) == "" {
+			return nil, fmt.Errorf("%w: task %d has no command", api.ErrInvalid, i+1)
+		}
+		if s.Timeout < 0 {
+			return nil, fmt.Errorf("%w: task %d has a negative timeout", api.ErrInvalid, i+1)
+		}
+		recs[i] = store.TaskSpec{Command: s.Command, Timeout: s.Timeout, Submitted: now}
+	}
+	ids, err := d.store.AddTasks(recs)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.ring.Add(ids...)
+	d.dispatchLocked()
+	d.mu.Unlock()
+	d.log.Info("tasks submitted", "count", len(ids), "first", ids[0])
+	return ids, nil
+}
+
+// dispatchLocked hands out tasks while some node has asked for work and some
+// task is free, one task per node in turn so work spreads round-robin.
+func (d *Dispatcher) dispatchLocked() {
+	for {
+		n := d.nextHungryNode()
+		if n == nil {
+			return
+		}
+		id, ok := d.ring.Next(d.isLeased)
+		if !ok {
+			return
+		}
+		t, err := d.store.Task(id)
+		if err != nil {
+			// Corrupt or vanished record: drop it from the queue rather than
+			// hand out something we cannot describe.
+			d.log.Error("cannot load queued task; dropping it from the queue", "task", id, "err", err)
+			d.ring.Done(id)
+			continue
+		}
+		d.tries[id]++
+		l := d.lease(n, id, d.tries[id], n.info.BootID)
+		n.credits--
+		n.conn.send(&protocol.Task{
+			TaskRef: protocol.TaskRef{ID: id, Attempt: l.attempt},
+			Command: t.Command, Timeout: protocol.Duration(t.Timeout),
+		})
+	}
+}
+
+// nextHungryNode returns the next node, in round-robin order, that is
+// connected and has credits, or nil.
+func (d *Dispatcher) nextHungryNode() *node {
+	for i := 0; i < len(d.order); i++ {
+		n := d.order[(d.next+i)%len(d.order)]
+		if n.conn != nil && n.credits > 0 {
+			d.next = (d.next + i + 1) % len(d.order)
+			return n
+		}
+	}
+	return nil
+}
+
+func (d *Dispatcher) isLeased(id uint64) bool {
+	_, ok := d.leases[id]
+	return ok
+}
+
+func (d *Dispatcher) lease(n *node, id uint64, attempt int, bootID string) *lease {
+	l := &lease{node: n, attempt: attempt, bootID: bootID}
+	d.leases[id] = l
+	n.leases[id] = l
+	if attempt > d.tries[id] {
+		d.tries[id] = attempt
+	}
+	return l
+}
+
+// releaseLeases returns n's running tasks to the queue; the circular list
+// brings them round to another node. It reports whether any were released.
+func (d *Dispatcher) releaseLeases(n *node, why string) bool {
+	for id := range n.leases {
+		delete(d.leases, id)
+		d.log.Info("task returned to the queue", "task", id, "node", n.name, "reason", why)
+	}
+	released := len(n.leases) > 0
+	clear(n.leases)
+	return released
+}
+
+// recordResult stores a result (exactly once per task) and settles the
+// lease. It returns nil when the agent may forget the result: stored now,
+// stored before, or for a task that does not exist.
+func (d *Dispatcher) recordResult(n *node, r *protocol.Result) error {
+	rec := store.Result{
+		Node: n.name, Attempt: r.Attempt, ExitCode: r.ExitCode, Error: r.Error,
+		Stdout: r.Stdout, Stderr: r.Stderr, Started: r.Started,
+		Duration: r.Duration.Std(), Recorded: time.Now().UTC(),
+	}
+	recorded, err := d.store.RecordResult(r.ID, rec)
+	if errors.Is(err, store.ErrNoTask) {
+		d.log.Warn("result for unknown task dropped", "node", n.name, "task", r.ID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// The lease ends with its own result, or with any recorded result (an
+	// attempt still running elsewhere would only produce a duplicate).
+	if l, ok := d.leases[r.ID]; ok && (recorded || l.node == n && l.attempt == r.Attempt) {
+		delete(d.leases, r.ID)
+		delete(l.node.leases, r.ID)
+	}
+	if recorded {
+		d.ring.Done(r.ID)
+		delete(d.tries, r.ID)
+		d.log.Debug("result recorded", "task", r.ID, "node", n.name, "exit", r.ExitCode)
+	} else {
+		d.log.Info("duplicate result ignored", "task", r.ID, "node", n.name, "attempt", r.Attempt)
+	}
+	return nil
+}
+
+// grant adds credits to n and hands out work.
+func (d *Dispatcher) grant(n *node, slots int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n.credits = min(n.credits+slots, protocol.MaxSlots)
+	d.dispatchLocked()
+}
+
+// Tasks lists up to limit tasks from id from on, with their live state.
+func (d *Dispatcher) Tasks(from uint64, limit int) ([]api.Task, error) {
+	var out []api.Task
+	err := d.store.Tasks(from, func(t store.Task) bool {
+		out = append(out, d.describe(t))
+		return len(out) < limit
+	})
+	return out, err
+}
+
+// Task returns one task with its live state.
+func (d *Dispatcher) Task(id uint64) (api.Task, error) {
+	t, err := d.store.Task(id)
+	if errors.Is(err, store.ErrNoTask) {
+		return api.Task{}, fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	}
+	if err != nil {
+		return api.Task{}, err
+	}
+	return d.describe(t), nil
+}
+
+func (d *Dispatcher) describe(t store.Task) api.Task {
+	out := api.Task{ID: t.ID, Command: t.Command, Timeout: t.Timeout, Submitted: t.Submitted, State: api.TaskQueued}
+	if r := t.Result; r != nil {
+		out.State, out.Node, out.Attempt = api.TaskDone, r.Node, r.Attempt
+		if r.ExitCode != 0 || r.Error != "" {
+			out.State = api.TaskFailed
+		}
+		out.Result = &api.Result{
+			ExitCode: r.ExitCode, Error: r.Error, Stdout: string(r.Stdout), Stderr: string(r.Stderr),
+			Started: r.Started, Duration: r.Duration,
+		}
+		return out
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if l, ok := d.leases[t.ID]; ok {
+		out.State, out.Node, out.Attempt = api.TaskRunning, l.node.name, l.attempt
+	}
+	return out
+}

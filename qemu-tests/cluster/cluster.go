@@ -1,0 +1,227 @@
+// Package cluster assembles a whole ramfarm cluster on one host for the
+// end-to-end test and the demo: a private network in a namespace, the real
+// dispatcher (the ramfarm binary) serving DHCP, TFTP and HTTP on its bridge,
+// and QEMU nodes that PXE-boot from it. Nothing here fakes a part: the only
+// difference from a rack is that the machines are emulated.
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/qemu-tests/vm"
+)
+
+// NodeSpec describes one emulated machine.
+type NodeSpec struct {
+	CPUs     int
+	MemoryMB int
+	NIC      string // QEMU NIC model; "" is e1000
+}
+
+// Config describes a cluster.
+type Config struct {
+	Name       string     // prefix of the namespace and other host objects; unique per run
+	RamfarmBin string     // the dispatcher binary
+	ImagesDir  string     // the node image (make image)
+	WorkDir    string     // dispatcher state, logs, serial consoles
+	Nodes      []NodeSpec // machines, powered on by PowerOn
+	Heartbeat  time.Duration
+}
+
+// Subnet of the private network; the dispatcher is .1 on the bridge.
+var (
+	dispatcherAddr = netip.MustParsePrefix("10.77.0.1/24")
+	dhcpRange      = "10.77.0.100-10.77.0.199"
+)
+
+// Cluster is a running cluster.
+type Cluster struct {
+	cfg    Config
+	net    *vm.Net
+	disp   *exec.Cmd
+	exited chan struct{} // closed when the dispatcher process has exited
+	dlog   *lockedBuffer
+	client *api.Client
+	socket string
+
+	mu    sync.Mutex
+	nodes []*vm.Node // by index in cfg.Nodes; nil until powered on
+}
+
+// Start creates the network and starts the dispatcher. Close undoes it all,
+// also when Start fails half-way.
+func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = time.Second
+	}
+	c = &Cluster{cfg: cfg, nodes: make([]*vm.Node, len(cfg.Nodes)), dlog: &lockedBuffer{}}
+	defer func() {
+		if err != nil {
+			c.Close()
+			c = nil
+		}
+	}()
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return c, err
+	}
+	c.net, err = vm.NewNet(vm.NetConfig{Name: cfg.Name, Bridge: "br0", Addr: dispatcherAddr})
+	if err != nil {
+		return c, fmt.Errorf("network: %w", err)
+	}
+	for i := range cfg.Nodes {
+		if err := c.net.AddTap(tapName(i)); err != nil {
+			return c, fmt.Errorf("tap for node %d: %w", i, err)
+		}
+	}
+
+	c.socket = filepath.Join(cfg.WorkDir, "api.sock")
+	c.disp = c.net.Command(context.Background(), cfg.RamfarmBin, "serve",
+		"--interface", "br0",
+		"--dhcp-range", dhcpRange,
+		"--boot-dir", cfg.ImagesDir,
+		"--state-dir", filepath.Join(cfg.WorkDir, "state"),
+		"--api-socket", c.socket,
+		"--heartbeat", cfg.Heartbeat.String(),
+		"--cmdline", "console=ttyS0",
+		"--log-level", "debug",
+	)
+	c.disp.Stdout, c.disp.Stderr = c.dlog, c.dlog
+	c.disp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := c.disp.Start(); err != nil {
+		return c, fmt.Errorf("start dispatcher: %w", err)
+	}
+	c.exited = make(chan struct{})
+	go func() { c.disp.Wait(); close(c.exited) }()
+	c.client = api.NewClient(c.socket)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, err := c.client.Nodes(ctx); err == nil {
+			break
+		}
+		select {
+		case <-c.exited:
+			return c, fmt.Errorf("dispatcher exited at start:\n%s", c.dlog.String())
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return c, fmt.Errorf("dispatcher API not up after 30s:\n%s", c.dlog.String())
+		}
+	}
+	return c, nil
+}
+
+func tapName(i int) string { return fmt.Sprintf("tap%d", i) }
+
+// MAC returns the MAC address of node i.
+func MAC(i int) net.HardwareAddr { return net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, byte(i + 1)} }
+
+// Client returns an API client for the dispatcher.
+func (c *Cluster) Client() *api.Client { return c.client }
+
+// APISocket returns the dispatcher's API socket path.
+func (c *Cluster) APISocket() string { return c.socket }
+
+// PowerOn starts node i's QEMU; it PXE-boots from the dispatcher.
+func (c *Cluster) PowerOn(ctx context.Context, i int) (*vm.Node, error) {
+	spec := c.cfg.Nodes[i]
+	n, err := vm.StartNode(ctx, vm.NodeConfig{
+		Name: fmt.Sprintf("%s-node%d", c.cfg.Name, i), Net: c.net, Tap: tapName(i), MAC: MAC(i),
+		CPUs: spec.CPUs, MemoryMB: spec.MemoryMB, NIC: spec.NIC,
+		SerialLog: filepath.Join(c.cfg.WorkDir, fmt.Sprintf("node%d-serial.log", i)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("power on node %d: %w", i, err)
+	}
+	c.mu.Lock()
+	c.nodes[i] = n
+	c.mu.Unlock()
+	return n, nil
+}
+
+// Machine returns node i's QEMU, or nil if it is not powered on.
+func (c *Cluster) Machine(i int) *vm.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// WaitReady waits until the agent of node i is registered and ready with a
+// boot id other than notBoot, and returns its row of the node table.
+func (c *Cluster) WaitReady(ctx context.Context, i int, notBoot string) (api.Node, error) {
+	mac := MAC(i).String()
+	for {
+		nodes, err := c.client.Nodes(ctx)
+		if err != nil {
+			return api.Node{}, err
+		}
+		for _, n := range nodes {
+			if n.MAC == mac && n.State == api.NodeReady && n.BootID != notBoot {
+				return n, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return api.Node{}, fmt.Errorf("node %d (%s) not ready: %w", i, mac, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// DispatcherLog returns what the dispatcher logged so far.
+func (c *Cluster) DispatcherLog() string { return c.dlog.String() }
+
+// Close powers off every node, stops the dispatcher and removes the network.
+func (c *Cluster) Close() error {
+	var errs []error
+	c.mu.Lock()
+	for _, n := range c.nodes {
+		if n != nil {
+			errs = append(errs, n.Stop())
+		}
+	}
+	c.mu.Unlock()
+	if c.exited != nil {
+		c.disp.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.exited:
+		case <-time.After(10 * time.Second):
+			c.disp.Process.Kill()
+			<-c.exited
+		}
+	}
+	if c.net != nil {
+		errs = append(errs, c.net.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// lockedBuffer collects a process's output for failure messages.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
