@@ -163,11 +163,12 @@ func assertBootedOverPXE(t *testing.T, c *cluster.Cluster, i int, n api.Node) {
 	t.Helper()
 	log := c.DispatcherLog()
 	mac := cluster.MAC(i).String()
+	peer := "peer=" + n.IP + ":"
 	evidence := [][]string{
-		{"DHCPACK", mac},
-		{"GET", "/boot.ipxe", n.IP},
-		{"GET", "/boot/vmlinuz", n.IP},
-		{"GET", "/boot/ramfarm-node.cpio.gz", n.IP},
+		{`msg="DHCP lease"`, "mac=" + mac},
+		{`msg="HTTP request"`, "path=/boot.ipxe", peer},
+		{`msg="HTTP request"`, "path=/boot/vmlinuz", peer},
+		{`msg="HTTP request"`, "path=/boot/ramfarm-node.cpio.gz", peer},
 	}
 	for _, words := range evidence {
 		if !logHasLine(log, words...) {

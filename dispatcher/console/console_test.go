@@ -1,0 +1,115 @@
+package console
+
+import (
+	"bytes"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ramfarm/ramfarm/dispatcher/api"
+)
+
+func TestConfigFileFillsFlagsNotGiven(t *testing.T) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	iface := fs.String("interface", "", "")
+	hb := fs.Duration("heartbeat", 5*time.Second, "")
+	port := fs.Int("http-port", 8080, "")
+	fs.String("config", "", "")
+	if err := fs.Parse([]string{"--interface", "eth9"}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ramfarm.conf")
+	os.WriteFile(path, []byte("# boot network\ninterface = eth1\nheartbeat = 2s  # faster\n\nhttp-port = \"8081\"\n"), 0o644)
+	if err := applyConfigFile(fs, path); err != nil {
+		t.Fatal(err)
+	}
+	if *iface != "eth9" || *hb != 2*time.Second || *port != 8081 {
+		t.Fatalf("interface=%s heartbeat=%s http-port=%d; want eth9 (command line wins), 2s, 8081", *iface, *hb, *port)
+	}
+}
+
+func TestConfigFileErrorsNameTheLine(t *testing.T) {
+	for content, want := range map[string]string{
+		"interface eth1\n":           ":1: want name = value",
+		"\nnosuchthing = 1\n":        ":2: unknown setting",
+		"heartbeat = often\n":        ":1: heartbeat",
+		"config = /etc/other.conf\n": ":1: unknown setting",
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.String("interface", "", "")
+		fs.Duration("heartbeat", 0, "")
+		fs.String("config", "", "")
+		path := filepath.Join(t.TempDir(), "bad.conf")
+		os.WriteFile(path, []byte(content), 0o644)
+		err := applyConfigFile(fs, path)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %q: error %v, want one containing %q", content, err, want)
+		}
+	}
+}
+
+func TestDHCPRange(t *testing.T) {
+	subnet := netip.MustParsePrefix("10.77.0.1/24")
+	first, last, err := parseRange("", subnet)
+	if err != nil || first.String() != "10.77.0.128" || last.String() != "10.77.0.254" {
+		t.Fatalf("default range %v-%v %v; want the upper half 10.77.0.128-10.77.0.254", first, last, err)
+	}
+	first, last, err = parseRange("10.77.0.100 - 10.77.0.150", subnet)
+	if err != nil || first.String() != "10.77.0.100" || last.String() != "10.77.0.150" {
+		t.Fatalf("explicit range %v-%v %v", first, last, err)
+	}
+	for _, bad := range []string{"10.77.0.100", "a-b", "10.77.0.1-"} {
+		if _, _, err := parseRange(bad, subnet); err == nil {
+			t.Errorf("range %q accepted", bad)
+		}
+	}
+	if _, _, err := parseRange("", netip.MustParsePrefix("10.0.0.1/30")); err == nil {
+		t.Error("a /30 has no room for a default range, yet one was picked")
+	}
+}
+
+func TestNodeTable(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	WriteNodeTable(&buf, []api.Node{{
+		Name: "node1", MAC: "52:54:00:77:00:01", IP: "10.77.0.100", State: api.NodeReady,
+		Cores: 2, Load1: 0.25, MemAvailableBytes: 400 << 20, LastSeen: now.Add(-3 * time.Second), Running: []uint64{4, 9},
+	}}, now)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("table:\n%s", buf.String())
+	}
+	for _, want := range []string{"node1", "52:54:00:77:00:01", "10.77.0.100", "ready", "0.25", "400.0MiB", "3s ago", "4,9"} {
+		if !strings.Contains(lines[1], want) {
+			t.Errorf("row %q lacks %q", lines[1], want)
+		}
+	}
+}
+
+func TestTaskTable(t *testing.T) {
+	var buf bytes.Buffer
+	WriteTaskTable(&buf, []api.Task{
+		{ID: 1, Command: "echo 42", State: api.TaskDone, Node: "node1", Result: &api.Result{Stdout: "42\nmore\n", Duration: 12 * time.Millisecond}},
+		{ID: 2, Command: "sleep 9", State: api.TaskFailed, Node: "node2", Result: &api.Result{ExitCode: -1, Error: "timed out after 1s"}},
+		{ID: 3, Command: "true", State: api.TaskQueued},
+	}, true)
+	out := buf.String()
+	for _, want := range []string{"echo 42", "42", "12ms", "error: timed out after 1s", "queued"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("task table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "more") {
+		t.Errorf("only the first output line belongs in the table:\n%s", out)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if code := Main([]string{"frobnicate"}); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+}
