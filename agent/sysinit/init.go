@@ -1,0 +1,137 @@
+// Package sysinit does what PID 1 must do on a diskless ramfarm node: mount
+// the kernel filesystems, bring up lo, keep the agent running and reap
+// orphans. It also reboots and powers the node off.
+package sysinit
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// childEnv marks the agent process that PID 1 starts.
+const childEnv = "RAMFARM_AGENT_CHILD"
+
+// IsChild reports whether this process is the agent started by RunInit,
+// rather than PID 1 itself.
+func IsChild() bool {
+	return os.Getenv(childEnv) == "1"
+}
+
+// RunInit is what the agent binary does as PID 1. It never returns: when
+// PID 1 exits, the kernel panics.
+//
+// It mounts the filesystems a diskless node needs, makes sure stdin,
+// stdout and stderr are the console, brings up lo, and then runs the agent
+// as a child process (this binary again, with RAMFARM_AGENT_CHILD=1),
+// restarting it whenever it exits or crashes.
+//
+// Why a child: the agent runs tasks with os/exec, whose Cmd.Wait needs the
+// exit status of its own children. PID 1 must also reap every orphan the
+// kernel reparents to it, with wait4(-1), and a wait4(-1) in the agent's
+// process would steal those exit statuses from Cmd.Wait. So PID 1 starts
+// this one child and otherwise only reaps; nothing in PID 1 uses os/exec,
+// so its wait4(-1) races nobody.
+func RunInit() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", 1)
+	if err := mountAll("/"); err != nil {
+		log.Error("mounting filesystems", "err", err)
+	}
+	// After mountAll: the console device may exist only on the devtmpfs.
+	if err := attachConsole("/dev/console"); err != nil {
+		log.Error("attaching the console", "err", err)
+	}
+	if err := upLoopback(); err != nil {
+		log.Error("bringing up lo", "err", err)
+	}
+	superviseAgent(log)
+}
+
+func upLoopback() error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetUp(lo)
+}
+
+// superviseAgent starts the agent, restarts it after it ends, and reaps
+// every child of PID 1. It never returns.
+func superviseAgent(log *slog.Logger) {
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, unix.SIGCHLD)
+	var (
+		agent   int // pid of the running agent, or 0
+		started time.Time
+		delay   time.Duration
+		restart = time.NewTimer(0)
+	)
+	for {
+		select {
+		case <-restart.C:
+			pid, err := startAgent()
+			if err != nil {
+				delay = restartDelay(delay, 0)
+				log.Error("starting the agent", "err", err, "retry_in", delay)
+				restart.Reset(delay)
+				continue
+			}
+			agent, started = pid, time.Now()
+			log.Info("agent started", "agent_pid", agent)
+		case <-sigchld:
+			for pid, status := range reapChildren {
+				if pid != agent {
+					continue // an orphan: reaping it was all it needed
+				}
+				delay = restartDelay(delay, time.Since(started))
+				log.Warn("agent ended", "status", describe(status), "restart_in", delay)
+				agent = 0
+				restart.Reset(delay)
+			}
+		}
+	}
+}
+
+// startAgent starts this binary again as the agent. The agent inherits
+// PID 1's stdin, stdout and stderr, which are the console.
+func startAgent() (int, error) {
+	p, err := os.StartProcess("/proc/self/exe", os.Args, &os.ProcAttr{
+		Env:   append(os.Environ(), childEnv+"=1"),
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+	})
+	if err != nil {
+		return 0, err
+	}
+	// Its exit status is collected by reapChildren, not by p.Wait, so free
+	// the pidfd that os keeps for p now.
+	pid := p.Pid
+	p.Release()
+	return pid, nil
+}
+
+// reapChildren yields every child that has exited, without blocking.
+func reapChildren(yield func(pid int, status unix.WaitStatus) bool) {
+	for {
+		var status unix.WaitStatus
+		pid, err := unix.Wait4(-1, &status, unix.WNOHANG, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || pid <= 0 || !yield(pid, status) {
+			return // ECHILD: no children; 0: none has exited
+		}
+	}
+}
+
+func describe(status unix.WaitStatus) string {
+	if status.Signaled() {
+		return "killed by " + status.Signal().String()
+	}
+	return "exit status " + strconv.Itoa(status.ExitStatus())
+}
