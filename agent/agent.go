@@ -1,0 +1,288 @@
+// Package agent is the program every node runs: as the init of the node
+// image it brings the machine up (agent/sysinit, agent/kmod,
+// agent/netconf), then registers with the dispatcher, pulls tasks, runs them
+// and returns their results.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ramfarm/ramfarm/protocol"
+)
+
+// Config says who this node is and where its dispatcher is.
+type Config struct {
+	Dispatcher string // host:port
+	Token      string // node enrollment secret
+	MAC        string
+	Hostname   string
+	IP         string
+	BootID     string
+	Cores      int    // task slots
+	Memory     uint64 // bytes
+	WorkDir    string // task workspaces are created under it
+	// Reboot restarts the node when the dispatcher says so.
+	Reboot func() error
+	Logger *slog.Logger
+}
+
+// Agent runs tasks for a dispatcher. It survives lost connections: running
+// tasks go on, and finished results wait until a dispatcher acknowledges
+// them, across as many reconnections as it takes.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	conn    *protocol.Conn // nil between connections
+	running map[protocol.TaskRef]bool
+	unacked map[protocol.TaskRef]*protocol.Result
+}
+
+// New returns an agent for cfg.
+func New(cfg Config) *Agent {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Cores < 1 {
+		cfg.Cores = 1
+	}
+	return &Agent{
+		cfg: cfg, log: cfg.Logger,
+		running: map[protocol.TaskRef]bool{}, unacked: map[protocol.TaskRef]*protocol.Result{},
+	}
+}
+
+// Reconnection backoff: grows from min to max, with jitter so that a rack
+// of nodes does not reconnect in lockstep after a dispatcher restart.
+const (
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = 15 * time.Second
+)
+
+// Run keeps a connection to the dispatcher until ctx is cancelled.
+func (a *Agent) Run(ctx context.Context) error {
+	backoff := minBackoff
+	for {
+		start := time.Now()
+		err := a.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(start) > time.Minute {
+			backoff = minBackoff // the last connection was healthy
+		}
+		wait := backoff/2 + rand.N(backoff)
+		a.log.Warn("dispatcher connection ended; reconnecting", "reason", err, "in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// errRejected marks a dispatcher's refusal.
+var errRejected = errors.New("rejected by dispatcher")
+
+// session runs one connection: hello, then tasks until it breaks.
+func (a *Agent) session(ctx context.Context) error {
+	nc, err := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext(ctx, "tcp", a.cfg.Dispatcher)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	pc := protocol.NewConn(nc)
+
+	welcome, err := a.handshake(nc, pc)
+	if err != nil {
+		return err
+	}
+	a.log.Info("registered with dispatcher", "dispatcher", a.cfg.Dispatcher, "node", welcome.Node, "heartbeat", welcome.Heartbeat.Std())
+
+	if err := a.attach(pc); err != nil {
+		return err
+	}
+	defer a.detach(pc)
+
+	every := welcome.Heartbeat.Std()
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	setUserTimeout(nc, 3*every)
+	hbDone := make(chan struct{})
+	defer close(hbDone)
+	go a.heartbeat(nc, pc, every, hbDone)
+
+	for {
+		// The dispatcher talks at least as often as we heartbeat only when
+		// busy; silence is normal, so no read deadline: a dead dispatcher is
+		// noticed by TCP keepalive or by a failed heartbeat write.
+		nc.SetReadDeadline(time.Time{})
+		m, err := pc.Receive()
+		if err != nil {
+			return err
+		}
+		if err := a.handle(ctx, pc, m); err != nil {
+			return err
+		}
+	}
+}
+
+func (a *Agent) handshake(nc net.Conn, pc *protocol.Conn) (*protocol.Welcome, error) {
+	a.mu.Lock()
+	hello := &protocol.Hello{
+		Version: protocol.Version, Token: a.cfg.Token, MAC: a.cfg.MAC, Hostname: a.cfg.Hostname,
+		IP: a.cfg.IP, BootID: a.cfg.BootID, Cores: a.cfg.Cores, MemoryBytes: a.cfg.Memory,
+		AgentVersion: Version, Running: a.refsLocked(),
+	}
+	a.mu.Unlock()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	defer nc.SetDeadline(time.Time{})
+	if err := pc.Send(hello); err != nil {
+		return nil, err
+	}
+	m, err := pc.Receive()
+	if err != nil {
+		return nil, err
+	}
+	switch m := m.(type) {
+	case *protocol.Welcome:
+		return m, nil
+	case *protocol.Reject:
+		return nil, fmt.Errorf("%w: %s", errRejected, m.Reason)
+	default:
+		return nil, fmt.Errorf("dispatcher answered hello with %s", m.Type())
+	}
+}
+
+// attach makes pc the connection results go to, resends the results the
+// previous dispatcher connection did not acknowledge, and asks for work for
+// every free slot.
+func (a *Agent) attach(pc *protocol.Conn) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.conn = pc
+	for _, r := range a.unacked {
+		if err := pc.Send(r); err != nil {
+			return err
+		}
+	}
+	if free := a.cfg.Cores - len(a.running); free > 0 {
+		return pc.Send(&protocol.Request{Slots: free})
+	}
+	return nil
+}
+
+func (a *Agent) detach(pc *protocol.Conn) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn == pc {
+		a.conn = nil
+	}
+}
+
+func (a *Agent) handle(ctx context.Context, pc *protocol.Conn, m protocol.Message) error {
+	switch m := m.(type) {
+	case *protocol.Task:
+		a.start(ctx, m)
+	case *protocol.ResultAck:
+		a.mu.Lock()
+		delete(a.unacked, m.TaskRef)
+		a.mu.Unlock()
+	case *protocol.Command:
+		return a.command(m)
+	default:
+		return fmt.Errorf("protocol violation: unexpected %s from dispatcher", m.Type())
+	}
+	return nil
+}
+
+func (a *Agent) command(c *protocol.Command) error {
+	switch c.Op {
+	case protocol.OpReboot:
+		a.log.Warn("rebooting at the dispatcher's request")
+		if a.cfg.Reboot == nil {
+			return errors.New("reboot requested but this agent cannot reboot its machine")
+		}
+		return a.cfg.Reboot()
+	default:
+		a.log.Warn("ignoring unknown command", "op", c.Op)
+		return nil
+	}
+}
+
+// start runs a task in the background.
+func (a *Agent) start(ctx context.Context, t *protocol.Task) {
+	a.mu.Lock()
+	if a.running[t.TaskRef] {
+		a.mu.Unlock()
+		return // already running this very attempt (a resent task)
+	}
+	if len(a.running) >= a.cfg.Cores {
+		a.log.Warn("dispatcher sent a task beyond our free slots; running it anyway", "task", t.ID)
+	}
+	a.running[t.TaskRef] = true
+	a.mu.Unlock()
+
+	go func() {
+		res := run(ctx, t, a.cfg.WorkDir)
+		a.finish(res)
+	}()
+}
+
+// finish keeps a result until acknowledged and frees the task's slot.
+func (a *Agent) finish(r *protocol.Result) {
+	a.mu.Lock()
+	delete(a.running, r.TaskRef)
+	a.unacked[r.TaskRef] = r
+	pc := a.conn
+	a.mu.Unlock()
+	if pc == nil {
+		return // attach will resend it and count the slot
+	}
+	// Errors end the session through the read loop; the result is resent.
+	if pc.Send(r) == nil {
+		pc.Send(&protocol.Request{Slots: 1})
+	}
+}
+
+func (a *Agent) refsLocked() []protocol.TaskRef {
+	refs := make([]protocol.TaskRef, 0, len(a.running))
+	for r := range a.running {
+		refs = append(refs, r)
+	}
+	return refs
+}
+
+// heartbeat reports health every period; a failed send closes the
+// connection so that the session's read loop ends too.
+func (a *Agent) heartbeat(nc net.Conn, pc *protocol.Conn, every time.Duration, done <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		hb := &protocol.Heartbeat{Running: a.refsLocked()}
+		a.mu.Unlock()
+		hb.Load1, hb.MemAvailableBytes = loadAndMemory()
+		if err := pc.Send(hb); err != nil {
+			nc.Close()
+			return
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package agent
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ramfarm/ramfarm/agent/cmdline"
+	"github.com/ramfarm/ramfarm/agent/kmod"
+	"github.com/ramfarm/ramfarm/agent/netconf"
+	"github.com/ramfarm/ramfarm/agent/sysinit"
+)
+
+// DefaultPort is the dispatcher's agent port when the boot command line
+// names no dispatcher and the DHCP server is taken to be the dispatcher.
+const DefaultPort = "7070"
+
+// Main is the agent program. It has three faces:
+//   - PID 1 in the node image: set up the machine and supervise the agent;
+//   - the supervised child in the node image: bring up drivers and network
+//     from the boot command line and DHCP, then serve the dispatcher;
+//   - a plain process (tests, benchmarks, trying things out): configured by
+//     flags, running tasks on the host it runs on.
+func Main() {
+	switch {
+	case os.Getpid() == 1:
+		sysinit.RunInit() // never returns
+	case sysinit.IsChild():
+		os.Exit(runOnNode())
+	default:
+		os.Exit(runAsProcess(os.Args[1:]))
+	}
+}
+
+// runOnNode is the agent inside the node image.
+func runOnNode() int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("agent", "ramfarm")
+	boot, err := cmdline.Read()
+	if err != nil {
+		log.Error("read kernel command line", "err", err)
+		return 1
+	}
+	if release, err := kernelRelease(); err == nil {
+		loaded, err := kmod.LoadForDevices("/lib/modules/"+release, log)
+		if err != nil {
+			log.Warn("loading drivers", "err", err)
+		}
+		log.Info("drivers loaded", "modules", strings.Join(loaded, ","))
+	}
+	ctx := context.Background()
+	lease, err := netconf.Up(ctx, boot["BOOTIF"], log)
+	if err != nil {
+		log.Error("network", "err", err)
+		return 1
+	}
+	log.Info("network up", "interface", lease.Interface, "addr", lease.Addr, "hostname", lease.Hostname)
+
+	dispatcher := boot["ramfarm.dispatcher"]
+	if dispatcher == "" {
+		dispatcher = net.JoinHostPort(lease.ServerID.String(), DefaultPort)
+	}
+	hostname := lease.Hostname
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	work, err := workspaceRoot("/tmp/ramfarm-tasks")
+	if err != nil {
+		log.Error("task workspace", "err", err)
+		return 1
+	}
+	a := New(Config{
+		Dispatcher: dispatcher, Token: boot["ramfarm.token"], MAC: lease.MAC.String(),
+		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(),
+		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: work,
+		Reboot: sysinit.Reboot, Logger: log,
+	})
+	return exitCode(a.Run(ctx))
+}
+
+// runAsProcess is the agent as an ordinary program on a host.
+func runAsProcess(args []string) int {
+	fs := flag.NewFlagSet("ramfarm-agent", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: ramfarm-agent --dispatcher HOST:PORT --token-file FILE [flags]
+
+ramfarm-agent is the node agent. In a node image it is /init and configures
+itself from the kernel command line (ramfarm.dispatcher=, ramfarm.token=) and
+DHCP. Run by hand, as here, it joins a dispatcher as a node that runs tasks
+on this host: useful for trying ramfarm without VMs, for tests and for load
+generation.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	dispatcher := fs.String("dispatcher", "127.0.0.1:7070", "dispatcher agent address `host:port`")
+	tokenFile := fs.String("token-file", "", "`file` holding the node enrollment token (the dispatcher's STATE_DIR/node-token)")
+	mac := fs.String("mac", "", "node identity as a MAC `address` (default: derived from the hostname and process id)")
+	cores := fs.Int("cores", runtime.NumCPU(), "task slots to offer")
+	workDir := fs.String("work-dir", "", "`directory` for task workspaces (default: $TMPDIR/ramfarm-tasks)")
+	verbose := fs.Bool("v", false, "log debug messages")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	token, err := os.ReadFile(*tokenFile)
+	if err != nil {
+		log.Error("need the node enrollment token", "err", err)
+		return 2
+	}
+	hostname, _ := os.Hostname()
+	if *mac == "" {
+		*mac = processMAC(hostname, os.Getpid())
+	}
+	work, err := workspaceRoot(*workDir)
+	if err != nil {
+		log.Error("task workspace", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := New(Config{
+		Dispatcher: *dispatcher, Token: strings.TrimSpace(string(token)), MAC: *mac,
+		Hostname: hostname, BootID: fmt.Sprintf("process-%d-%d", os.Getpid(), time.Now().UnixNano()),
+		Cores: *cores, Memory: meminfo("MemTotal"), WorkDir: work, Logger: log,
+		Reboot: func() error { stop(); return fmt.Errorf("reboot requested: a process agent exits instead") },
+	})
+	return exitCode(a.Run(ctx))
+}
+
+func exitCode(err error) int {
+	if err == nil || err == context.Canceled {
+		return 0
+	}
+	return 1
+}
+
+// processMAC makes a stable, locally administered MAC for a process agent.
+func processMAC(hostname string, pid int) string {
+	h := uint32(2166136261)
+	for _, c := range []byte(hostname) {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return net.HardwareAddr{0x02, 0x72, byte(h >> 8), byte(h), byte(pid >> 8), byte(pid)}.String()
+}
+
+func kernelRelease() (string, error) {
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		return "", err
+	}
+	b := make([]byte, 0, len(u.Release))
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b), nil
+}
