@@ -103,20 +103,23 @@ func joinNote(a, b string) string {
 
 // capped keeps the first protocol.MaxOutput bytes written to it and
 // discards the rest, so a chatty task cannot exhaust the node's memory.
+// It must not embed bytes.Buffer: io.Copy would use the promoted ReadFrom
+// and bypass the cap.
 type capped struct {
-	bytes.Buffer
+	buf       bytes.Buffer
 	truncated bool
 }
 
 func (c *capped) Write(p []byte) (int, error) {
-	room := protocol.MaxOutput - c.Len()
-	if len(p) > room {
+	if room := protocol.MaxOutput - c.buf.Len(); len(p) > room {
 		c.truncated = true
-		c.Buffer.Write(p[:max(room, 0)])
+		c.buf.Write(p[:max(room, 0)])
 		return len(p), nil
 	}
-	return c.Buffer.Write(p)
+	return c.buf.Write(p)
 }
+
+func (c *capped) Bytes() []byte { return c.buf.Bytes() }
 
 // workspaceRoot returns where task workspaces go, creating it.
 func workspaceRoot(dir string) (string, error) {
