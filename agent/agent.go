@@ -270,11 +270,15 @@ func (a *Agent) refsLocked() []protocol.TaskRef {
 func (a *Agent) heartbeat(nc net.Conn, pc *protocol.Conn, every time.Duration, done <-chan struct{}) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
+	// The first report goes out at once, so the node table shows the
+	// node's health as soon as it registers.
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
 		}
 		a.mu.Lock()
 		hb := &protocol.Heartbeat{Running: a.refsLocked()}

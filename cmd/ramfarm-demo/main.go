@@ -22,16 +22,20 @@ func run() int {
 	images := flag.String("images", "images", "node image `directory` (make image)")
 	nodes := flag.Int("nodes", 3, "QEMU nodes to boot")
 	tasks := flag.Int("tasks", 12, "tasks to run")
+	keep := flag.String("work", "", "keep the dispatcher state and logs and the nodes' serial consoles in this `directory` (default: a temporary one, removed)")
 	flag.Parse()
 
 	ramfarmAbs, _ := filepath.Abs(*ramfarm)
 	imagesAbs, _ := filepath.Abs(*images)
-	work, err := os.MkdirTemp("", "ramfarm-demo-")
+	work, err := filepath.Abs(*keep)
+	if *keep == "" {
+		work, err = os.MkdirTemp("", "ramfarm-demo-")
+		defer os.RemoveAll(work)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(work)
 	specs := make([]cluster.NodeSpec, *nodes)
 	for i := range specs {
 		specs[i] = cluster.NodeSpec{CPUs: 1 + i%2, MemoryMB: 512}

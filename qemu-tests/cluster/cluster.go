@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -97,13 +98,23 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		"--cmdline", "console=ttyS0",
 		"--log-level", "debug",
 	)
-	c.disp.Stdout, c.disp.Stderr = c.dlog, c.dlog
+	logFile, err := os.Create(filepath.Join(cfg.WorkDir, "dispatcher.log"))
+	if err != nil {
+		return c, err
+	}
+	out := io.MultiWriter(c.dlog, logFile)
+	c.disp.Stdout, c.disp.Stderr = out, out
 	c.disp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := c.disp.Start(); err != nil {
+		logFile.Close()
 		return c, fmt.Errorf("start dispatcher: %w", err)
 	}
 	c.exited = make(chan struct{})
-	go func() { c.disp.Wait(); close(c.exited) }()
+	go func() {
+		c.disp.Wait() // returns once the output is copied
+		logFile.Close()
+		close(c.exited)
+	}()
 	c.client = api.NewClient(c.socket)
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if _, err := c.client.Nodes(ctx); err == nil {
