@@ -455,3 +455,15 @@ func TestTokenFileIsPrivateAndStable(t *testing.T) {
 		t.Fatal(fmt.Sprintf("a %d-character token was accepted", len("short")))
 	}
 }
+
+func TestMACSpellingsAreOneNode(t *testing.T) {
+	h := startDispatcher(t, t.TempDir())
+	a := join(t, h, "52:54:00:AB:CD:EF", 1)
+	b := join(t, h, "52-54-00-ab-cd-ef", 1)
+	if a.name != b.name {
+		t.Fatalf("one machine got two names: %s and %s", a.name, b.name)
+	}
+	if n := h.d.Nodes(); len(n) != 1 || n[0].MAC != "52:54:00:ab:cd:ef" {
+		t.Fatalf("node table %+v; want one node with the canonical MAC", n)
+	}
+}

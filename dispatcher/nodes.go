@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"time"
 
@@ -29,9 +30,14 @@ type lease struct {
 // register admits an agent that said Hello, or re-admits a known node. It
 // returns the node's name.
 func (d *Dispatcher) register(c *agentConn, h *protocol.Hello) (string, error) {
-	name, err := d.store.NodeName(h.MAC)
+	hw, err := net.ParseMAC(h.MAC)
 	if err != nil {
-		return "", fmt.Errorf("name node %s: %w", h.MAC, err)
+		return "", err // validated by the protocol package already
+	}
+	mac := hw.String() // one spelling per machine, whatever the agent sent
+	name, err := d.store.NodeName(mac)
+	if err != nil {
+		return "", fmt.Errorf("name node %s: %w", mac, err)
 	}
 	now := time.Now()
 
@@ -47,13 +53,12 @@ func (d *Dispatcher) register(c *agentConn, h *protocol.Hello) (string, error) {
 		// The agent reconnected before its old connection timed out.
 		n.conn.close("replaced by a new connection")
 	}
-	if n.info.BootID != h.BootID {
-		// A new boot runs none of the old boot's tasks.
-		d.releaseLeases(n, "node rebooted")
+	rebooted := n.info.BootID != h.BootID
+	if rebooted {
 		n.info.Registered = now
 	}
 	n.info = api.Node{
-		Name: name, MAC: h.MAC, IP: c.remoteIP(), Hostname: h.Hostname,
+		Name: name, MAC: mac, IP: c.remoteIP(), Hostname: h.Hostname,
 		State: api.NodeReady, BootID: h.BootID, Cores: h.Cores,
 		MemoryBytes: h.MemoryBytes, MemAvailableBytes: n.info.MemAvailableBytes,
 		Load1: n.info.Load1, Registered: n.info.Registered, LastSeen: now,
@@ -61,6 +66,10 @@ func (d *Dispatcher) register(c *agentConn, h *protocol.Hello) (string, error) {
 	n.conn, n.credits = c, 0
 	// Queued under the lock, so Welcome goes out before anything else.
 	c.send(&protocol.Welcome{Version: protocol.Version, Node: name, Heartbeat: protocol.Duration(d.cfg.Heartbeat), ServerTime: now.UTC()})
+	if rebooted && d.releaseLeases(n, "node rebooted") {
+		// A new boot runs none of the old boot's tasks: out they go again.
+		d.dispatchLocked()
+	}
 	d.adopt(n, h.BootID, h.Running)
 	return name, nil
 }

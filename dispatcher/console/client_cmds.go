@@ -17,8 +17,12 @@ import (
 	"github.com/ramfarm/ramfarm/dispatcher/api"
 )
 
-// errUsage means the flag package already told the user what was wrong.
-var errUsage = errors.New("usage")
+// errUsage means the user was already told what was wrong; errHelp means
+// the user asked for help and got it. Neither needs another message.
+var (
+	errUsage = errors.New("usage")
+	errHelp  = errors.New("help")
+)
 
 // clientFlags starts a flag set for a command that talks to the API.
 func clientFlags(name, args, about string) (*flag.FlagSet, *string) {
@@ -34,8 +38,20 @@ func clientFlags(name, args, about string) (*flag.FlagSet, *string) {
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return nil
+			return errHelp
 		}
+		return errUsage
+	}
+	return nil
+}
+
+// parseWithArgs is parse for commands that need at least one argument.
+func parseWithArgs(fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
 		return errUsage
 	}
 	return nil
@@ -71,12 +87,8 @@ func WriteNodeTable(out io.Writer, list []api.Node, now time.Time) error {
 
 func reboot(args []string, out io.Writer) error {
 	fs, socket := clientFlags("reboot", "NODE...", "Asks each node's agent to reboot its machine; the node boots again over PXE\nand registers with a new boot id.")
-	if err := parse(fs, args); err != nil {
+	if err := parseWithArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errUsage
 	}
 	c := api.NewClient(*socket)
 	for _, name := range fs.Args() {
@@ -229,12 +241,8 @@ func WriteTaskTable(out io.Writer, list []api.Task, withOutput bool) error {
 
 func task(args []string, out io.Writer) error {
 	fs, socket := clientFlags("task", "ID...", "Shows tasks in full, with their output.")
-	if err := parse(fs, args); err != nil {
+	if err := parseWithArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errUsage
 	}
 	c := api.NewClient(*socket)
 	for _, a := range fs.Args() {

@@ -35,13 +35,15 @@ func Main(args []string) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
-			if err := c.run(args[1:], os.Stdout); err != nil {
-				if err != errUsage {
-					fmt.Fprintf(os.Stderr, "ramfarm %s: %v\n", c.name, err)
-				}
+			switch err := c.run(args[1:], os.Stdout); err {
+			case nil, errHelp:
+				return 0
+			case errUsage:
+				return 2
+			default:
+				fmt.Fprintf(os.Stderr, "ramfarm %s: %v\n", c.name, err)
 				return 1
 			}
-			return 0
 		}
 	}
 	fmt.Fprintf(os.Stderr, "ramfarm: unknown command %q\n\n", args[0])

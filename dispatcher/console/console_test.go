@@ -108,8 +108,20 @@ func TestTaskTable(t *testing.T) {
 	}
 }
 
-func TestUnknownCommand(t *testing.T) {
-	if code := Main([]string{"frobnicate"}); code != 2 {
-		t.Fatalf("exit %d, want 2", code)
+func TestExitCodes(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no.sock")
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"frobnicate"}, 2},
+		{[]string{"nodes", "--help"}, 0}, // help, and no attempt to reach a dispatcher
+		{[]string{"reboot", "--api-socket", missing}, 2},
+		{[]string{"nodes", "--bogus"}, 2},
+		{[]string{"nodes", "--api-socket", missing}, 1},
+	} {
+		if code := Main(tc.args); code != tc.want {
+			t.Errorf("ramfarm %v: exit %d, want %d", tc.args, code, tc.want)
+		}
 	}
 }

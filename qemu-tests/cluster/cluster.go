@@ -6,7 +6,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +52,7 @@ type Cluster struct {
 	net    *vm.Net
 	disp   *exec.Cmd
 	exited chan struct{} // closed when the dispatcher process has exited
-	dlog   *lockedBuffer
+	dlog   *vm.OutputBuffer
 	client *api.Client
 	socket string
 
@@ -67,7 +66,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = time.Second
 	}
-	c = &Cluster{cfg: cfg, nodes: make([]*vm.Node, len(cfg.Nodes)), dlog: &lockedBuffer{}}
+	c = &Cluster{cfg: cfg, nodes: make([]*vm.Node, len(cfg.Nodes)), dlog: &vm.OutputBuffer{}}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -217,22 +216,4 @@ func (c *Cluster) Close() error {
 		errs = append(errs, c.net.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// lockedBuffer collects a process's output for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

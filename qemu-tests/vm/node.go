@@ -31,7 +31,7 @@ type Node struct {
 	cfg       NodeConfig
 	cmd       *exec.Cmd
 	startedAt time.Time
-	stderr    lockedBuffer
+	stderr    OutputBuffer
 	exited    chan struct{} // closed once the QEMU process has been reaped
 }
 
@@ -151,19 +151,20 @@ func (n *Node) Log() string {
 	return string(serial)
 }
 
-// lockedBuffer collects QEMU's stderr while Log may be reading it.
-type lockedBuffer struct {
+// OutputBuffer collects a process's output while others read it (QEMU's
+// stderr here, the dispatcher's log in package cluster).
+type OutputBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *OutputBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *OutputBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
