@@ -69,6 +69,7 @@ func (d *Dispatcher) handleAgent(c *agentConn) {
 		return
 	}
 	if reason := d.admissible(hello); reason != "" {
+		d.counters.rejected.Add(1)
 		c.log.Warn("agent refused", "mac", hello.MAC, "reason", reason)
 		c.pc.Send(&protocol.Reject{Reason: reason})
 		return
@@ -93,10 +94,14 @@ func (d *Dispatcher) handleAgent(c *agentConn) {
 		c.nc.SetReadDeadline(time.Now().Add(lostAfter * d.cfg.Heartbeat))
 		m, err := c.pc.Receive()
 		if err != nil {
+			if protocol.IsViolation(err) {
+				d.counters.violations.Add(1)
+			}
 			c.logEnd(err)
 			return
 		}
 		if err := d.handleMessage(n, c, m); err != nil {
+			d.counters.violations.Add(1)
 			c.log.Warn("closing agent connection", "reason", err)
 			return
 		}

@@ -27,6 +27,9 @@ type Config struct {
 	// Heartbeat is the period at which agents report; a node is lost after
 	// three missed periods.
 	Heartbeat time.Duration
+	// MetricsAddr is where Prometheus metrics are served (host:port);
+	// empty serves none.
+	MetricsAddr string
 	// Window is the number of tasks in the circular task list.
 	Window int
 	// PXE configures the boot services; nil runs without them (agents

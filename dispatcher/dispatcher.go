@@ -36,6 +36,8 @@ type Dispatcher struct {
 	ring   *sched.Ring
 	leases map[uint64]*lease // running task id -> where it runs
 	tries  map[uint64]int    // task id -> attempts handed out so far
+
+	counters counters
 }
 
 // New opens the state in cfg.StateDir and prepares the dispatcher; Run
@@ -94,17 +96,33 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		agents.Close()
 		return fmt.Errorf("API socket: %w", err)
 	}
-	d.log.Info("dispatcher started", "agents", agents.Addr().String(), "api", d.cfg.APISocket, "heartbeat", d.cfg.Heartbeat)
-
-	g, ctx := errgroup.WithContext(ctx)
-	if d.cfg.PXE != nil {
-		boot, err := pxe.New(*d.cfg.PXE)
-		if err != nil {
+	var metrics net.Listener
+	if d.cfg.MetricsAddr != "" {
+		if metrics, err = net.Listen("tcp", d.cfg.MetricsAddr); err != nil {
 			agents.Close()
 			apiLn.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+	}
+	var boot *pxe.Server
+	if d.cfg.PXE != nil {
+		if boot, err = pxe.New(*d.cfg.PXE); err != nil {
+			agents.Close()
+			apiLn.Close()
+			if metrics != nil {
+				metrics.Close()
+			}
 			return fmt.Errorf("boot services: %w", err)
 		}
+	}
+	d.log.Info("dispatcher started", "agents", agents.Addr().String(), "api", d.cfg.APISocket, "metrics", d.cfg.MetricsAddr, "heartbeat", d.cfg.Heartbeat)
+
+	g, ctx := errgroup.WithContext(ctx)
+	if boot != nil {
 		g.Go(func() error { return boot.Run(ctx) })
+	}
+	if metrics != nil {
+		g.Go(func() error { return d.serveMetrics(ctx, metrics, boot) })
 	}
 	g.Go(func() error { return d.serveAgents(ctx, agents) })
 	g.Go(func() error { return d.serveAPI(ctx, apiLn) })

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,9 +21,10 @@ const testHeartbeat = 100 * time.Millisecond
 
 // harness runs a dispatcher without boot services on loopback.
 type harness struct {
-	t     *testing.T
-	d     *Dispatcher
-	addr  string
+	t       *testing.T
+	d       *Dispatcher
+	addr    string
+	metrics string
 	dir   string
 	stop  context.CancelFunc
 	done  chan error
@@ -41,9 +43,9 @@ func freePort(t *testing.T) string {
 
 func startDispatcher(t *testing.T, dir string) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: dir, addr: freePort(t), done: make(chan error, 1)}
+	h := &harness{t: t, dir: dir, addr: freePort(t), metrics: freePort(t), done: make(chan error, 1)}
 	d, err := New(Config{
-		StateDir: dir, APISocket: filepath.Join(dir, "api.sock"), AgentAddr: h.addr,
+		StateDir: dir, APISocket: filepath.Join(dir, "api.sock"), AgentAddr: h.addr, MetricsAddr: h.metrics,
 		Heartbeat: testHeartbeat, Window: 8,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -465,5 +467,34 @@ func TestMACSpellingsAreOneNode(t *testing.T) {
 	}
 	if n := h.d.Nodes(); len(n) != 1 || n[0].MAC != "52:54:00:ab:cd:ef" {
 		t.Fatalf("node table %+v; want one node with the canonical MAC", n)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	h := startDispatcher(t, t.TempDir())
+	dial(t, h, protocol.Hello{Token: "wrong", MAC: "52:54:00:00:00:09"})
+	a := join(t, h, "52:54:00:00:00:01", 1)
+	submit(t, h, "a", "b")
+	a.send(&protocol.Request{Slots: 1})
+	a.complete(a.task())
+
+	resp, err := http.Get("http://" + h.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`ramfarm_nodes{state="ready"} 1`,
+		"ramfarm_tasks_submitted_total 2",
+		`ramfarm_results_total{outcome="succeeded"} 1`,
+		"ramfarm_tasks_running 0", // the agent asked for no more work after its one task
+		"ramfarm_tasks_queued 1",
+		"ramfarm_agents_rejected_total 1",
+		"# TYPE ramfarm_tasks_queued gauge",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
 	}
 }

@@ -32,6 +32,7 @@ func (d *Dispatcher) Submit(specs []api.TaskSpec) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.counters.submitted.Add(uint64(len(ids)))
 	d.mu.Lock()
 	d.ring.Add(ids...)
 	d.dispatchLocked()
@@ -106,6 +107,7 @@ func (d *Dispatcher) releaseLeases(n *node, why string) bool {
 		d.log.Info("task returned to the queue", "task", id, "node", n.name, "reason", why)
 	}
 	released := len(n.leases) > 0
+	d.counters.requeued.Add(uint64(len(n.leases)))
 	clear(n.leases)
 	return released
 }
@@ -136,13 +138,19 @@ func (d *Dispatcher) recordResult(n *node, r *protocol.Result) error {
 		delete(d.leases, r.ID)
 		delete(l.node.leases, r.ID)
 	}
-	if recorded {
-		d.ring.Done(r.ID)
-		delete(d.tries, r.ID)
-		d.log.Debug("result recorded", "task", r.ID, "node", n.name, "exit", r.ExitCode)
-	} else {
+	switch {
+	case !recorded:
+		d.counters.duplicates.Add(1)
 		d.log.Info("duplicate result ignored", "task", r.ID, "node", n.name, "attempt", r.Attempt)
+		return nil
+	case r.ExitCode == 0 && r.Error == "":
+		d.counters.succeeded.Add(1)
+	default:
+		d.counters.failed.Add(1)
 	}
+	d.ring.Done(r.ID)
+	delete(d.tries, r.ID)
+	d.log.Debug("result recorded", "task", r.ID, "node", n.name, "exit", r.ExitCode)
 	return nil
 }
 

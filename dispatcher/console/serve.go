@@ -61,6 +61,7 @@ Flags:
 	agentAddr := fs.String("agent-addr", ":7070", "`host:port` agents connect to (empty host: the --interface address, or all addresses with --no-pxe)")
 	stateDir := fs.String("state-dir", "/var/lib/ramfarm", "`directory` for the database and the node token")
 	apiSocket := fs.String("api-socket", DefaultAPISocket, "control API Unix socket `path`")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9470", "serve Prometheus metrics at http://`host:port`/metrics (empty: off; loopback by default, so not on the LAN by accident)")
 	heartbeat := fs.Duration("heartbeat", 5*time.Second, "agent heartbeat period; a node silent for 3 periods is lost and its tasks run elsewhere")
 	window := fs.Int("window", 1024, "tasks in the circular task list at once")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -79,7 +80,7 @@ Flags:
 		return err
 	}
 	cfg := dispatcher.Config{
-		StateDir: *stateDir, APISocket: *apiSocket, AgentAddr: *agentAddr,
+		StateDir: *stateDir, APISocket: *apiSocket, AgentAddr: *agentAddr, MetricsAddr: *metricsAddr,
 		Heartbeat: *heartbeat, Window: *window, Logger: log,
 	}
 	if !*noPXE {
