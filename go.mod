@@ -11,6 +11,7 @@ require (
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
 	go.etcd.io/bbolt v1.4.3
+	golang.org/x/net v0.55.0
 	golang.org/x/sync v0.20.0
 	golang.org/x/sys v0.45.0
 )
@@ -23,7 +24,6 @@ require (
 	github.com/pierrec/lz4/v4 v4.1.22 // indirect
 	golang.org/x/exp v0.0.0-20260312153236-7ab1446f8b90 // indirect
 	golang.org/x/mod v0.34.0 // indirect
-	golang.org/x/net v0.55.0 // indirect
 	golang.org/x/tools v0.43.0 // indirect
 	mvdan.cc/sh/v3 v3.11.0 // indirect
 )

@@ -34,6 +34,16 @@ type Config struct {
 	Initrd  string // file name of the initramfs inside BootDir
 	Cmdline string // kernel command line for nodes
 
+	// AnswerRouterSolicitations: answer IPv6 Router Solicitations on
+	// Interface with a Router Advertisement saying "no router here"
+	// (router lifetime 0, no prefixes, M=O=0), which ends iPXE's ~15 s
+	// IPv6 autoconfiguration wait on networks without an IPv6 router.
+	// Harmless to other hosts: lifetime 0 makes no one use us as a router
+	// and no prefix means no addresses. Leave it off on a link that has a
+	// real IPv6 router: iPXE heeds only the first advertisement it gets,
+	// so ours could hide that router's. See ra.go.
+	AnswerRouterSolicitations bool
+
 	Hostname func(mac net.HardwareAddr) string // option 12 for a client; nil => "node-aabbccddeeff"
 	Logger   *slog.Logger                      // nil => slog.Default()
 }

@@ -342,11 +342,21 @@ func TestBadPacketsAreDroppedWithAReason(t *testing.T) {
 }
 
 func TestEveryDropReasonHasAName(t *testing.T) {
+	checkReasonNames(t, numDropReasons)
+	checkReasonNames(t, numRADropReasons)
+}
+
+// checkReasonNames checks that the reasons 0..n-1 have names, all different.
+func checkReasonNames[R interface {
+	~uint8
+	String() string
+}](t *testing.T, n R) {
+	t.Helper()
 	seen := map[string]bool{}
-	for r := range numDropReasons {
+	for r := range n {
 		name := r.String()
 		if name == "" || seen[name] {
-			t.Errorf("drop reason %d has name %q (empty or repeated)", r, name)
+			t.Errorf("%T %d has name %q (empty or repeated)", r, r, name)
 		}
 		seen[name] = true
 	}

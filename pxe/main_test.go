@@ -43,6 +43,8 @@ func labConfig(dirs labDirs) Config {
 		Kernel:     "vmlinuz",
 		Initrd:     "initramfs.img",
 		Cmdline:    "console=ttyS0",
+
+		AnswerRouterSolicitations: true,
 	}
 }
 

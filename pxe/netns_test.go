@@ -25,8 +25,9 @@ import (
 
 // TestServerOverVeth runs a real Server in a network namespace of its own
 // and plays a node from a second namespace, over a veth pair between them:
-// junk first, then DHCP, TFTP and HTTP as firmware and iPXE would. Nothing
-// touches the host's interfaces; the namespaces go away when the test ends.
+// junk first, then DHCP, IPv6 router discovery, TFTP and HTTP as firmware
+// and iPXE would. Nothing touches the host's interfaces; the namespaces go
+// away when the test ends.
 func TestServerOverVeth(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("TestServerOverVeth must run as root: it creates network namespaces and a veth pair")
@@ -39,7 +40,7 @@ func TestServerOverVeth(t *testing.T) {
 	server.waitUntilServing(t)
 
 	const serverURL = "http://10.199.0.1:8080"
-	mac := lab.clientMAC(t)
+	mac := lab.clientInterface(t).HardwareAddr
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -87,6 +88,9 @@ func TestServerOverVeth(t *testing.T) {
 	client.Close()
 	lab.ip(t, "-n", lab.clientNS, "addr", "add", leased.String()+"/24", "dev", lab.clientIface)
 
+	// IPv6 router discovery, which iPXE starts alongside DHCP.
+	lab.checkRouterDiscovery(t)
+
 	// TFTP, as a PXE ROM would fetch iPXE.
 	undionly, err := os.ReadFile(filepath.Join(dirs.TFTPRoot, "undionly.kpxe"))
 	if err != nil {
@@ -126,6 +130,10 @@ func TestServerOverVeth(t *testing.T) {
 	if tftp := stats.TFTP; tftp.Transfers != 1 || tftp.Bytes != uint64(len(undionly)) || tftp.Failures != 1 {
 		t.Errorf("TFTP stats %+v, want 1 transfer of %d bytes and 1 refusal", tftp, len(undionly))
 	}
+	if ra := stats.RA; ra.Solicitations != 3 || ra.Advertisements != 1 || len(ra.Drops) != 2 ||
+		ra.Drops["bad-hop-limit"] != 1 || ra.Drops["rate-limited"] != 1 {
+		t.Errorf("RA stats %+v, want 3 solicitations, 1 advertisement, 1 drop each for bad-hop-limit and rate-limited", ra)
+	}
 }
 
 // vethLab is two network namespaces joined by a veth pair: the server's end
@@ -158,12 +166,17 @@ func newVethLab(t *testing.T) *vethLab {
 			}
 		})
 	}
-	lab.ip(t, "-n", lab.serverNS, "link", "add", lab.serverIface, "type", "veth",
+	lab.ip(t, "-n", lab.serverNS, "link", "add", lab.serverIface, "address", labServerMAC, "type", "veth",
 		"peer", "name", lab.clientIface, "netns", lab.clientNS)
 	lab.ip(t, "-n", lab.serverNS, "addr", "add", "10.199.0.1/24", "dev", lab.serverIface)
-	for ns, iface := range map[string]string{lab.serverNS: lab.serverIface, lab.clientNS: lab.clientIface} {
+	ends := map[string]string{lab.serverNS: lab.serverIface, lab.clientNS: lab.clientIface}
+	for ns, iface := range ends {
+		lab.enableQuietIPv6(t, ns, iface)
 		lab.ip(t, "-n", ns, "link", "set", "lo", "up")
 		lab.ip(t, "-n", ns, "link", "set", iface, "up")
+	}
+	for ns, iface := range ends {
+		lab.waitForLinkLocal(t, ns, iface)
 	}
 	var err error
 	if lab.client, err = netns.GetFromName(lab.clientNS); err != nil {
@@ -196,7 +209,7 @@ func (lab *vethLab) inClient(fn func() error) error {
 	return <-errc
 }
 
-func (lab *vethLab) clientMAC(t *testing.T) net.HardwareAddr {
+func (lab *vethLab) clientInterface(t *testing.T) *net.Interface {
 	var iface *net.Interface
 	if err := lab.inClient(func() (err error) {
 		iface, err = net.InterfaceByName(lab.clientIface)
@@ -204,7 +217,7 @@ func (lab *vethLab) clientMAC(t *testing.T) net.HardwareAddr {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return iface.HardwareAddr
+	return iface
 }
 
 // httpClient dials from the client namespace and does not follow redirects.

@@ -25,6 +25,7 @@ type Server struct {
 
 	dhcpStats dhcpCounters
 	tftpStats tftpCounters
+	raStats   raCounters
 }
 
 // New checks cfg (see Config.Validate) and opens TFTPRoot and BootDir, which
@@ -68,23 +69,57 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Run serves DHCP, TFTP and HTTP until ctx is cancelled, then stops them and
-// returns nil. It opens every socket before serving anything, so a missing
-// interface or a port in use fails Run at once; if one server fails later,
-// Run stops the others and returns that error.
+// Run serves DHCP, TFTP and HTTP, and answers Router Solicitations if so
+// configured, until ctx is cancelled, then stops them and returns nil. It
+// opens every socket before serving anything, so a missing interface or a
+// port in use fails Run at once; if one server fails later, Run stops the
+// others and returns that error. Router Solicitations are the exception:
+// without IPv6 Run warns and goes on, since nodes boot without the answer,
+// only slower.
 func (s *Server) Run(ctx context.Context) error {
 	dhcpConn, tftpConn, httpListener, err := s.listen()
 	if err != nil {
 		return err
 	}
+	ra := s.newRAResponder()
 	s.cfg.Logger.Info("PXE server running", "interface", s.cfg.Interface,
-		"tftp", tftpConn.LocalAddr().String(), "http", httpListener.Addr().String())
+		"tftp", tftpConn.LocalAddr().String(), "http", httpListener.Addr().String(),
+		"answer_router_solicitations", ra != nil)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.dhcp.run(ctx, dhcpConn) })
 	g.Go(func() error { return s.tftp.run(ctx, tftpConn) })
 	g.Go(func() error { return s.http.run(ctx, httpListener) })
+	if ra != nil {
+		g.Go(func() error { return ra.run(ctx) })
+	}
 	return g.Wait()
+}
+
+// newRAResponder opens the Router Solicitation socket if the Config asks
+// for it. It returns nil if not, or if IPv6 is not to be had on the
+// interface, which it warns about.
+func (s *Server) newRAResponder() *raResponder {
+	if !s.cfg.AnswerRouterSolicitations {
+		return nil
+	}
+	log := s.cfg.Logger.With("component", "ra")
+	conn, ifi, err := listenRouterSolicitations(s.cfg.Interface)
+	if err != nil {
+		log.Warn("not answering IPv6 router solicitations: iPXE will wait ~15 s per boot for a router",
+			"interface", s.cfg.Interface, "err", err)
+		return nil
+	}
+	return &raResponder{
+		conn:      conn,
+		iface:     ifi,
+		ra:        routerAdvertisement(ifi.HardwareAddr),
+		limit:     newSourceLimiter(raInterval, raMaxSources),
+		stats:     &s.raStats,
+		log:       log,
+		now:       time.Now,
+		linkLocal: ourLinkLocal,
+	}
 }
 
 // listen opens the three sockets, or none.

@@ -6,6 +6,7 @@ import "sync/atomic"
 type Stats struct {
 	DHCP DHCPStats
 	TFTP TFTPStats
+	RA   RAStats
 }
 
 // DHCPStats counts replies sent and packets left unanswered.
@@ -24,9 +25,20 @@ type TFTPStats struct {
 	Failures  uint64 // requests refused or transfers broken off (size probes aside)
 }
 
+// RAStats counts IPv6 Router Solicitations and our answers to them (see
+// Config.AnswerRouterSolicitations).
+type RAStats struct {
+	Solicitations  uint64 // Router Solicitations received, answered or not
+	Advertisements uint64 // "no router here" Router Advertisements sent
+	// Drops counts solicitations left unanswered, by reason:
+	// "bad-hop-limit", "rate-limited", "no-link-local", ... Reasons that
+	// never occurred are left out.
+	Drops map[string]uint64
+}
+
 // Stats returns the current counters.
 func (s *Server) Stats() Stats {
-	return Stats{DHCP: s.dhcpStats.snapshot(), TFTP: s.tftpStats.snapshot()}
+	return Stats{DHCP: s.dhcpStats.snapshot(), TFTP: s.tftpStats.snapshot(), RA: s.raStats.snapshot()}
 }
 
 type dhcpCounters struct {
@@ -35,18 +47,12 @@ type dhcpCounters struct {
 }
 
 func (c *dhcpCounters) snapshot() DHCPStats {
-	s := DHCPStats{
+	return DHCPStats{
 		Offers: c.offers.Load(),
 		Acks:   c.acks.Load(),
 		Naks:   c.naks.Load(),
-		Drops:  make(map[string]uint64),
+		Drops:  nonZeroByName(c.drops[:], dropReason.String),
 	}
-	for reason := range numDropReasons {
-		if n := c.drops[reason].Load(); n > 0 {
-			s.Drops[reason.String()] = n
-		}
-	}
-	return s
 }
 
 type tftpCounters struct {
@@ -59,4 +65,29 @@ func (c *tftpCounters) snapshot() TFTPStats {
 		Bytes:     c.bytes.Load(),
 		Failures:  c.failures.Load(),
 	}
+}
+
+type raCounters struct {
+	solicitations, advertisements atomic.Uint64
+	drops                         [numRADropReasons]atomic.Uint64
+}
+
+func (c *raCounters) snapshot() RAStats {
+	return RAStats{
+		Solicitations:  c.solicitations.Load(),
+		Advertisements: c.advertisements.Load(),
+		Drops:          nonZeroByName(c.drops[:], raDropReason.String),
+	}
+}
+
+// nonZeroByName maps the name of each index of counts (a reason) to its
+// count, leaving out the zeros.
+func nonZeroByName[R ~uint8](counts []atomic.Uint64, name func(R) string) map[string]uint64 {
+	m := make(map[string]uint64)
+	for i := range counts {
+		if n := counts[i].Load(); n > 0 {
+			m[name(R(i))] = n
+		}
+	}
+	return m
 }
