@@ -30,6 +30,7 @@ demo: build image
 	$(GO) run ./cmd/ramfarm-demo -ramfarm $(BIN)/ramfarm -images $(IMAGES)
 
 vet:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
 unit: deps

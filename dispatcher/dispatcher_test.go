@@ -25,10 +25,10 @@ type harness struct {
 	d       *Dispatcher
 	addr    string
 	metrics string
-	dir   string
-	stop  context.CancelFunc
-	done  chan error
-	token string
+	dir     string
+	stop    context.CancelFunc
+	done    chan error
+	token   string
 }
 
 func freePort(t *testing.T) string {
@@ -100,7 +100,7 @@ type fakeAgent struct {
 	nc   net.Conn
 	pc   *protocol.Conn
 	name string
-	mute chan struct{} // closed to stop heartbeats
+	mute chan struct{}    // closed to stop heartbeats
 	held []*protocol.Task // tasks that arrived while waiting for something else
 }
 

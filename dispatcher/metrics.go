@@ -83,6 +83,7 @@ func (d *Dispatcher) writeMetrics(w io.Writer, boot *pxe.Server) {
 	m.one("ramfarm_tftp_transfers_total", "Files served completely over TFTP.", "counter", float64(s.TFTP.Transfers))
 	m.one("ramfarm_tftp_bytes_total", "Bytes of those files.", "counter", float64(s.TFTP.Bytes))
 	m.one("ramfarm_tftp_failures_total", "TFTP requests refused or transfers broken off.", "counter", float64(s.TFTP.Failures))
+	m.one("ramfarm_ipv6_router_advertisements_total", "Router advertisements sent to end iPXE's IPv6 wait.", "counter", float64(s.RA.Advertisements))
 }
 
 // promWriter writes metric families in the Prometheus text format.

@@ -57,6 +57,7 @@ Flags:
 	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "`directory` with iPXE binaries for PXE firmware (Debian's ipxe package)")
 	httpPort := fs.Int("http-port", 8080, "boot HTTP `port` on the interface address")
 	tftpPort := fs.Int("tftp-port", 69, "TFTP `port` on the interface address")
+	answerRS := fs.Bool("answer-router-solicitations", true, "answer IPv6 router solicitations on --interface with \"no router here\": iPXE otherwise waits ~15 s per boot for an IPv6 router; turn off if the network has a real IPv6 router")
 	noPXE := fs.Bool("no-pxe", false, "do not boot nodes: only serve agents that find the dispatcher by other means")
 	agentAddr := fs.String("agent-addr", ":7070", "`host:port` agents connect to (empty host: the --interface address, or all addresses with --no-pxe)")
 	stateDir := fs.String("state-dir", "/var/lib/ramfarm", "`directory` for the database and the node token")
@@ -101,7 +102,8 @@ Flags:
 			TFTPAddr: netip.AddrPortFrom(prefix.Addr(), uint16(*tftpPort)).String(), TFTPRoot: *ipxeDir,
 			HTTPAddr: netip.AddrPortFrom(prefix.Addr(), uint16(*httpPort)).String(),
 			BootDir:  *bootDir, Kernel: *kernel, Initrd: *initrd, Cmdline: *cmdline,
-			Logger: log.With("component", "pxe"),
+			AnswerRouterSolicitations: *answerRS,
+			Logger:                    log.With("component", "pxe"),
 		}
 		if *router != "" {
 			if p.Router, err = netip.ParseAddr(*router); err != nil {
