@@ -11,7 +11,8 @@ set -euo pipefail
 #   busybox-static   /bin/sh and the basic tools tasks run with inside the node image
 #   iproute2         network namespaces, bridges and taps for the tests and the demo
 #   kmod             modinfo/modprobe tooling used when inspecting kernel modules
-packages=(qemu-system-x86 ipxe-qemu ipxe linux-image-amd64 busybox-static iproute2 kmod)
+#   procps           sysctl, which the boot-service tests run inside their namespaces
+packages=(qemu-system-x86 ipxe-qemu ipxe linux-image-amd64 busybox-static iproute2 kmod procps)
 
 missing=()
 for p in "${packages[@]}"; do
