@@ -11,7 +11,7 @@ IMAGES   := images
 BIN      := bin
 E2E_TIMEOUT ?= 40m
 
-.PHONY: all deps build image demo test unit e2e vet fuzz clean
+.PHONY: all deps bench-deps build image demo test unit e2e vet fuzz bench bench-boot clean
 
 all: build image
 
@@ -28,6 +28,15 @@ image: deps
 
 demo: build image
 	$(GO) run ./cmd/ramfarm-demo -ramfarm $(BIN)/ramfarm -images $(IMAGES)
+
+bench-deps:
+	@scripts/install-deps.sh bench
+
+# Side-by-side measurements against the peers; one line per figure.
+bench: bench-boot
+
+bench-boot: bench-deps build image
+	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm -images $(IMAGES) dhcp
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }

@@ -14,6 +14,13 @@ set -euo pipefail
 #   procps           sysctl, which the boot-service tests run inside their namespaces
 packages=(qemu-system-x86 ipxe-qemu ipxe linux-image-amd64 busybox-static iproute2 kmod procps)
 
+# With "bench", also the peers and load generators the benchmarks compare with:
+#   kea-admin        perfdhcp, the DHCP load generator
+#   dnsmasq-base     dnsmasq, the DHCP/TFTP server ramfarm is measured against
+if [[ ${1:-} == bench ]]; then
+	packages+=(kea-admin dnsmasq-base)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
