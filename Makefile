@@ -11,7 +11,7 @@ IMAGES   := images
 BIN      := bin
 E2E_TIMEOUT ?= 40m
 
-.PHONY: all deps bench-deps build image demo test unit e2e vet fuzz bench bench-boot clean
+.PHONY: all deps bench-deps build image demo test unit e2e vet fuzz bench bench-boot bench-dispatch clean
 
 all: build image
 
@@ -33,10 +33,13 @@ bench-deps:
 	@scripts/install-deps.sh bench
 
 # Side-by-side measurements against the peers; one line per figure.
-bench: bench-boot
+bench: bench-boot bench-dispatch
 
 bench-boot: bench-deps build image
 	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm -images $(IMAGES) dhcp
+
+bench-dispatch: build
+	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm dispatch-capacity
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }

@@ -159,17 +159,13 @@ func startRamfarmDHCP(ctx context.Context, l *Lab, cfg DHCPConfig, dir string) (
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := api.NewClient(socket)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := c.Nodes(ctx); err == nil {
-			return cmd, nil
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			b, _ := os.ReadFile(log.Name())
-			return nil, fmt.Errorf("ramfarm serve did not start:\n%s", b)
-		}
+	if err := waitAPI(ctx, api.NewClient(socket)); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		b, _ := os.ReadFile(log.Name())
+		return nil, fmt.Errorf("ramfarm serve did not start: %w\n%s", err, b)
 	}
+	return cmd, nil
 }
 
 // waitUDP waits until something listens on a UDP port in the server side.

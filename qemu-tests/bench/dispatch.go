@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/protocol"
+)
+
+// CapacityConfig is a dispatcher capacity run: simulated nodes that answer
+// every task at once, so only the dispatcher (and its store) limits the rate.
+type CapacityConfig struct {
+	Ramfarm string // the dispatcher binary
+	WorkDir string
+	Tasks   int // tasks to push through
+	Nodes   int // simulated nodes
+	Slots   int // slots per node
+}
+
+// CapacityResult is the throughput and the latency from a task being handed
+// out (received by a node) to its result being recorded (acknowledged).
+type CapacityResult struct {
+	TasksPerSecond float64
+	P50, P99       time.Duration
+}
+
+// Capacity runs the dispatcher alone under simulated nodes.
+func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
+	dir, err := os.MkdirTemp(cfg.WorkDir, "capacity-")
+	if err != nil {
+		return CapacityResult{}, err
+	}
+	addr, err := freeLoopbackPort()
+	if err != nil {
+		return CapacityResult{}, err
+	}
+	socket := filepath.Join(dir, "api.sock")
+	disp := exec.CommandContext(ctx, cfg.Ramfarm, "serve", "--no-pxe", "--agent-addr", addr,
+		"--state-dir", dir, "--api-socket", socket, "--metrics-addr", "", "--log-level", "error")
+	disp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := disp.Start(); err != nil {
+		return CapacityResult{}, err
+	}
+	defer func() { disp.Process.Kill(); disp.Wait() }()
+	c := api.NewClient(socket)
+	if err := waitAPI(ctx, c); err != nil {
+		return CapacityResult{}, err
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "node-token"))
+	if err != nil {
+		return CapacityResult{}, err
+	}
+
+	// Queue everything first: the run measures hand-out and recording.
+	for left := cfg.Tasks; left > 0; {
+		n := min(left, 10_000)
+		specs := make([]api.TaskSpec, n)
+		for i := range specs {
+			specs[i] = api.TaskSpec{Command: "true"}
+		}
+		if _, err := c.Submit(ctx, specs); err != nil {
+			return CapacityResult{}, err
+		}
+		left -= n
+	}
+
+	var done atomic.Int64
+	var mu sync.Mutex
+	latencies := make([]time.Duration, 0, cfg.Tasks)
+	allDone := make(chan struct{})
+	var once sync.Once
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, cfg.Nodes)
+	for i := 0; i < cfg.Nodes; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			lat, err := simulateNode(ctx, addr, strings.TrimSpace(string(token)), i, cfg.Slots, func() {
+				if done.Add(1) == int64(cfg.Tasks) {
+					once.Do(func() { close(allDone) })
+				}
+			})
+			mu.Lock()
+			latencies = append(latencies, lat...)
+			mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("node %d: %w", i, err)
+			}
+		}(i)
+	}
+	select {
+	case <-allDone:
+	case err := <-errs:
+		cancel()
+		wg.Wait()
+		return CapacityResult{}, err
+	case <-ctx.Done():
+		wg.Wait()
+		return CapacityResult{}, fmt.Errorf("%d of %d tasks done: %w", done.Load(), cfg.Tasks, ctx.Err())
+	}
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	slices.Sort(latencies)
+	return CapacityResult{
+		TasksPerSecond: float64(cfg.Tasks) / elapsed.Seconds(),
+		P50:            percentile(latencies, 0.50),
+		P99:            percentile(latencies, 0.99),
+	}, nil
+}
+
+// simulateNode speaks the agent protocol and answers each task at once
+// with a successful empty result. It returns the latency of each task from
+// its arrival to its acknowledgement.
+func simulateNode(ctx context.Context, addr, token string, i, slots int, finished func()) ([]time.Duration, error) {
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	context.AfterFunc(ctx, func() { nc.Close() })
+	pc := protocol.NewConn(nc)
+	hello := &protocol.Hello{
+		Version: protocol.Version, Token: token, MAC: fmt.Sprintf("02:be:00:00:%02x:%02x", i>>8, i&0xff),
+		Hostname: fmt.Sprintf("sim%d", i), BootID: fmt.Sprintf("sim-boot-%d", i), Cores: slots,
+	}
+	if err := pc.Send(hello); err != nil {
+		return nil, err
+	}
+	if m, err := pc.Receive(); err != nil {
+		return nil, err
+	} else if _, ok := m.(*protocol.Welcome); !ok {
+		return nil, fmt.Errorf("hello answered with %s", m.Type())
+	}
+	if err := pc.Send(&protocol.Request{Slots: slots}); err != nil {
+		return nil, err
+	}
+	arrived := map[protocol.TaskRef]time.Time{}
+	var lat []time.Duration
+	for {
+		m, err := pc.Receive()
+		if err != nil {
+			return lat, err
+		}
+		switch m := m.(type) {
+		case *protocol.Task:
+			now := time.Now()
+			arrived[m.TaskRef] = now
+			if err := pc.Send(&protocol.Result{TaskRef: m.TaskRef, Started: now}); err != nil {
+				return lat, err
+			}
+		case *protocol.ResultAck:
+			if t, ok := arrived[m.TaskRef]; ok {
+				lat = append(lat, time.Since(t))
+				delete(arrived, m.TaskRef)
+			}
+			finished()
+			if err := pc.Send(&protocol.Request{Slots: 1}); err != nil {
+				return lat, err
+			}
+		}
+	}
+}
+
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
+}
+
+func freeLoopbackPort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitAPI(ctx context.Context, c *api.Client) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := c.Nodes(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("dispatcher API not up: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
