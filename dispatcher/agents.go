@@ -21,6 +21,11 @@ const helloTimeout = 10 * time.Second
 // means the agent stopped reading.
 const sendQueue = 256
 
+// maxInflightResults bounds the results of one connection being stored at
+// once: enough to fill a group commit, small next to sendQueue, so the acks
+// they produce always fit.
+const maxInflightResults = 64
+
 // serveAgents accepts agent connections until ctx is cancelled.
 func (d *Dispatcher) serveAgents(ctx context.Context, ln net.Listener) error {
 	go func() {
@@ -127,12 +132,20 @@ func (d *Dispatcher) handleMessage(n *node, c *agentConn, m protocol.Message) er
 		d.grant(n, m.Slots)
 	case *protocol.Result:
 		d.seen(n, nil)
-		if err := d.recordResult(n, m); err != nil {
-			// Not acknowledged: the agent keeps the result and resends it.
-			c.log.Error("cannot store result", "task", m.ID, "err", err)
-			return nil
-		}
-		c.send(&protocol.ResultAck{TaskRef: m.TaskRef})
+		// Record in the background so the next results from this agent join
+		// the same group commit instead of waiting for this one's fsync. The
+		// semaphore bounds the work one connection can have in flight; when
+		// it is full, reading stops, which pushes back on the agent.
+		c.inflight <- struct{}{}
+		go func() {
+			defer func() { <-c.inflight }()
+			if err := d.recordResult(n, m); err != nil {
+				// Not acknowledged: the agent keeps the result and resends it.
+				c.log.Error("cannot store result", "task", m.ID, "err", err)
+				return
+			}
+			c.send(&protocol.ResultAck{TaskRef: m.TaskRef})
+		}()
 	default:
 		return fmt.Errorf("unexpected %s message from an agent", m.Type())
 	}
@@ -147,6 +160,7 @@ type agentConn struct {
 	log *slog.Logger
 
 	out       chan protocol.Message
+	inflight  chan struct{} // results being stored
 	done      chan struct{}
 	closeOnce sync.Once
 }
@@ -155,6 +169,7 @@ func newAgentConn(nc net.Conn, log *slog.Logger) *agentConn {
 	return &agentConn{
 		nc: nc, pc: protocol.NewConn(nc), log: log.With("remote", nc.RemoteAddr().String()),
 		out: make(chan protocol.Message, sendQueue), done: make(chan struct{}),
+		inflight: make(chan struct{}, maxInflightResults),
 	}
 }
 
