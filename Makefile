@@ -40,6 +40,7 @@ bench-boot: bench-deps build image
 
 bench-dispatch: build
 	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm dispatch-capacity
+	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm heartbeats
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }

@@ -172,4 +172,3 @@ func buildBinaries(t *testing.T, names ...string) map[string]string {
 	}
 	return out
 }
-

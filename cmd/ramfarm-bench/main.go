@@ -21,7 +21,7 @@ func main() { os.Exit(run()) }
 func run() int {
 	fs := flag.NewFlagSet("ramfarm-bench", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: ramfarm-bench [flags] dhcp|dispatch-capacity
+		fmt.Fprint(fs.Output(), `Usage: ramfarm-bench [flags] dhcp|dispatch-capacity|heartbeats
 
 dhcp   perfdhcp (Kea) against "ramfarm serve" and then dnsmasq, in the same
        namespace setup with the same simulated clients and target rate, leases
@@ -36,6 +36,11 @@ dispatch-capacity
          bench dispatch-capacity: ramfarm=<tasks/s> p50=<ms> p99=<ms>
        (latency from a task reaching a node until its result is recorded).
 
+heartbeats
+       idle simulated nodes heartbeating over loopback TCP; measures the
+       dispatcher's CPU (percent of one core) and resident memory. Prints
+         bench heartbeats: nodes=<n> interval=<d> dispatcher-cpu=<percent> rss=<bytes>
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -48,6 +53,9 @@ Flags:
 	tasks := fs.Int("tasks", 100000, "dispatch-capacity: tasks to push through")
 	nodes := fs.Int("nodes", 50, "dispatch-capacity: simulated nodes")
 	slots := fs.Int("slots", 4, "dispatch-capacity: slots per simulated node")
+	hbNodes := fs.Int("hb-nodes", 10000, "heartbeats: simulated nodes")
+	interval := fs.Duration("interval", time.Second, "heartbeats: heartbeat period")
+	measure := fs.Duration("measure", 20*time.Second, "heartbeats: how long CPU is measured")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -73,6 +81,8 @@ Flags:
 		})
 	case "dispatch-capacity":
 		return benchCapacity(ctx, bench.CapacityConfig{Ramfarm: bin, WorkDir: work, Tasks: *tasks, Nodes: *nodes, Slots: *slots})
+	case "heartbeats":
+		return benchHeartbeats(ctx, bench.HeartbeatConfig{Ramfarm: bin, WorkDir: work, Nodes: *hbNodes, Interval: *interval, Measure: *measure})
 	}
 	fs.Usage()
 	return 2
@@ -87,6 +97,17 @@ func benchCapacity(ctx context.Context, cfg bench.CapacityConfig) int {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fmt.Printf("bench dispatch-capacity: ramfarm=%.0f p50=%.2f p99=%.2f\n", r.TasksPerSecond, ms(r.P50), ms(r.P99))
 	fmt.Printf("bench dispatch-capacity detail: tasks=%d nodes=%d slots=%d store=bbolt(fsync)\n", cfg.Tasks, cfg.Nodes, cfg.Slots)
+	return 0
+}
+
+func benchHeartbeats(ctx context.Context, cfg bench.HeartbeatConfig) int {
+	r, err := bench.Heartbeats(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench heartbeats:", err)
+		return 1
+	}
+	fmt.Printf("bench heartbeats: nodes=%d interval=%s dispatcher-cpu=%.1f rss=%d\n", cfg.Nodes, cfg.Interval, r.CPUPercent, r.RSSBytes)
+	fmt.Printf("bench heartbeats detail: ready-at-end=%d measured=%s\n", r.Registered, cfg.Measure)
 	return 0
 }
 

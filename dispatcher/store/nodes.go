@@ -18,18 +18,25 @@ type Node struct {
 // NodeName returns the name of the node with this MAC, giving it the next
 // free name ("node1", "node2", ...) the first time the MAC is seen. Names are
 // stable: a node keeps its name across reboots and dispatcher restarts.
+//
+// A known node costs a read; new nodes are written in group commits, so a
+// whole rack registering at once shares fsyncs.
 func (s *Store) NodeName(mac string) (string, error) {
 	var name string
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		nodes := tx.Bucket(bucketNodes)
-		if v := nodes.Get([]byte(mac)); v != nil {
-			var n Node
-			if err := json.Unmarshal(v, &n); err != nil {
-				return fmt.Errorf("node %s: corrupt record: %w", mac, err)
-			}
-			name = n.Name
-			return nil
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		name, err = knownName(tx, mac)
+		return err
+	})
+	if err != nil || name != "" {
+		return name, err
+	}
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		var err error
+		if name, err = knownName(tx, mac); err != nil || name != "" {
+			return err // named by a concurrent registration of the same MAC
 		}
+		nodes := tx.Bucket(bucketNodes)
 		seq, err := nodes.NextSequence()
 		if err != nil {
 			return err
@@ -42,6 +49,19 @@ func (s *Store) NodeName(mac string) (string, error) {
 		return nodes.Put([]byte(mac), v)
 	})
 	return name, err
+}
+
+// knownName returns the name of a MAC already seen, or "".
+func knownName(tx *bolt.Tx, mac string) (string, error) {
+	v := tx.Bucket(bucketNodes).Get([]byte(mac))
+	if v == nil {
+		return "", nil
+	}
+	var n Node
+	if err := json.Unmarshal(v, &n); err != nil {
+		return "", fmt.Errorf("node %s: corrupt record: %w", mac, err)
+	}
+	return n.Name, nil
 }
 
 // Nodes returns every node ever seen.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -97,5 +98,36 @@ func TestNodeNamesAreStable(t *testing.T) {
 	nodes, err := s.Nodes()
 	if err != nil || len(nodes) != 2 {
 		t.Fatalf("nodes = %v, %v", nodes, err)
+	}
+}
+
+func TestConcurrentRegistrationsGetDistinctStableNames(t *testing.T) {
+	s, _ := openTemp(t)
+	const n = 200
+	names := make([][2]string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		for k := range 2 { // each MAC registers twice at once
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name, err := s.NodeName(fmt.Sprintf("52:54:00:00:%02x:%02x", i>>8, i&0xff))
+				if err != nil {
+					t.Error(err)
+				}
+				names[i][k] = name
+			}()
+		}
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, pair := range names {
+		if pair[0] == "" || pair[0] != pair[1] || seen[pair[0]] {
+			t.Fatalf("MAC %d got names %q: want one name per MAC, distinct across MACs", i, pair)
+		}
+		seen[pair[0]] = true
+	}
+	if nodes, _ := s.Nodes(); len(nodes) != n {
+		t.Fatalf("%d node records, want %d", len(nodes), n)
 	}
 }

@@ -1,0 +1,198 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/protocol"
+)
+
+// HeartbeatConfig is a heartbeat load run: many idle nodes that only report.
+type HeartbeatConfig struct {
+	Ramfarm  string
+	WorkDir  string
+	Nodes    int
+	Interval time.Duration
+	Measure  time.Duration // how long CPU is measured once every node is in
+}
+
+// HeartbeatResult is the dispatcher's cost of keeping the nodes.
+type HeartbeatResult struct {
+	CPUPercent float64 // of one core
+	RSSBytes   uint64
+	Registered int // nodes in the dispatcher's table at the end
+}
+
+// Heartbeats connects cfg.Nodes simulated nodes to a fresh dispatcher, lets
+// them heartbeat, and measures the dispatcher process's CPU time and RSS.
+func Heartbeats(ctx context.Context, cfg HeartbeatConfig) (HeartbeatResult, error) {
+	dir, err := os.MkdirTemp(cfg.WorkDir, "heartbeats-")
+	if err != nil {
+		return HeartbeatResult{}, err
+	}
+	addr, err := freeLoopbackPort()
+	if err != nil {
+		return HeartbeatResult{}, err
+	}
+	socket := filepath.Join(dir, "api.sock")
+	disp := exec.CommandContext(ctx, cfg.Ramfarm, "serve", "--no-pxe", "--agent-addr", addr,
+		"--state-dir", dir, "--api-socket", socket, "--metrics-addr", "", "--log-level", "error",
+		"--heartbeat", cfg.Interval.String())
+	disp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := disp.Start(); err != nil {
+		return HeartbeatResult{}, err
+	}
+	defer func() { disp.Process.Kill(); disp.Wait() }()
+	c := api.NewClient(socket)
+	if err := waitAPI(ctx, c); err != nil {
+		return HeartbeatResult{}, err
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "node-token"))
+	if err != nil {
+		return HeartbeatResult{}, err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var joined, failed atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < cfg.Nodes; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := heartbeatNode(ctx, addr, strings.TrimSpace(string(token)), i, cfg.Interval, &joined); err != nil && ctx.Err() == nil {
+				failed.Add(1)
+			}
+		}(i)
+		if i%500 == 499 {
+			time.Sleep(50 * time.Millisecond) // a rack powering on, not a SYN flood
+		}
+	}
+	for deadline := time.Now().Add(2 * time.Minute); joined.Load()+failed.Load() < int64(cfg.Nodes); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return HeartbeatResult{}, fmt.Errorf("only %d of %d nodes registered in 2 minutes", joined.Load(), cfg.Nodes)
+		}
+	}
+	if f := failed.Load(); f > 0 {
+		return HeartbeatResult{}, fmt.Errorf("%d simulated nodes failed to register", f)
+	}
+
+	time.Sleep(2 * cfg.Interval) // settle after the registration storm
+	cpu0, err := cpuTime(disp.Process.Pid)
+	if err != nil {
+		return HeartbeatResult{}, err
+	}
+	t0 := time.Now()
+	time.Sleep(cfg.Measure)
+	cpu1, err := cpuTime(disp.Process.Pid)
+	if err != nil {
+		return HeartbeatResult{}, err
+	}
+	wall := time.Since(t0)
+	rss, err := rssBytes(disp.Process.Pid)
+	if err != nil {
+		return HeartbeatResult{}, err
+	}
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		return HeartbeatResult{}, err
+	}
+	ready := 0
+	for _, n := range nodes {
+		if n.State == api.NodeReady {
+			ready++
+		}
+	}
+	cancel()
+	wg.Wait()
+	return HeartbeatResult{CPUPercent: 100 * (cpu1 - cpu0).Seconds() / wall.Seconds(), RSSBytes: rss, Registered: ready}, nil
+}
+
+// heartbeatNode registers and then only heartbeats, as an idle node does.
+func heartbeatNode(ctx context.Context, addr, token string, i int, every time.Duration, joined *atomic.Int64) error {
+	nc, err := (&net.Dialer{Timeout: 30 * time.Second}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	context.AfterFunc(ctx, func() { nc.Close() })
+	pc := protocol.NewConn(nc)
+	err = pc.Send(&protocol.Hello{
+		Version: protocol.Version, Token: token, MAC: fmt.Sprintf("02:ab:00:%02x:%02x:%02x", i>>16, (i>>8)&0xff, i&0xff),
+		Hostname: fmt.Sprintf("hb%d", i), BootID: fmt.Sprintf("hb-boot-%d", i), Cores: 4, MemoryBytes: 64 << 30,
+	})
+	if err != nil {
+		return err
+	}
+	if m, err := pc.Receive(); err != nil {
+		return err
+	} else if _, ok := m.(*protocol.Welcome); !ok {
+		return fmt.Errorf("hello answered with %s", m.Type())
+	}
+	joined.Add(1)
+	go func() { // drain: the dispatcher sends nothing to idle nodes, but read anyway
+		for {
+			if _, err := pc.Receive(); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(rand.N(every)) // spread the nodes over the period
+	t := time.NewTicker(every)
+	defer t.Stop()
+	hb := &protocol.Heartbeat{Load1: 0.1, MemAvailableBytes: 60 << 30}
+	for {
+		if err := pc.Send(hb); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// cpuTime returns a process's user plus system CPU time.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// rssBytes returns a process's resident set size.
+func rssBytes(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
