@@ -13,17 +13,36 @@ import (
 	"time"
 )
 
-// Config describes the one network the server boots nodes on.
+// Config describes the network the server boots nodes on: the subnet on
+// Interface, and any subnets behind DHCP relay agents.
 type Config struct {
-	Interface string       // e.g. "br0": DHCP listens only here (SO_BINDTODEVICE)
+	// Interface, e.g. "br0", is where the nodes are: DHCP broadcasts are
+	// answered only if they came in here (see dhcp_conn.go), and replies
+	// to them go out here.
+	Interface string
 	ServerIP  netip.Addr   // our IPv4 on that interface: server identifier, siaddr/next-server, TFTP and HTTP host
 	Subnet    netip.Prefix // e.g. 10.77.0.0/24 (netmask option 1)
 	Router    netip.Addr   // optional option 3
-	DNS       []netip.Addr // optional option 6
+	DNS       []netip.Addr // optional option 6, for every subnet
 
-	RangeStart, RangeEnd netip.Addr // addresses handed out (inclusive), inside Subnet, not including ServerIP or Router
+	// Ranges are the addresses handed out on Subnet: each inside it, none
+	// overlapping another, none including ServerIP or Router.
+	Ranges []Range
+	// Reservations tie clients to addresses: see Reservation.
+	Reservations []Reservation
+	// RelaySubnets are served through relay agents; see RelaySubnet.
+	RelaySubnets []RelaySubnet
+
+	// Deprecated: use Ranges. Validate moves a range given here into
+	// Ranges (and clears these two), so that callers written before
+	// Ranges existed keep working until they switch.
+	RangeStart, RangeEnd netip.Addr
 
 	LeaseTime time.Duration // option 51 (default 1h); T1/T2 (options 58/59) are 50% and 87.5% of it
+
+	// Leases keeps leases across restarts; nil keeps them in memory only,
+	// so that after a restart the server knows only what clients renew.
+	Leases LeaseStore
 
 	TFTPAddr string // listen address for TFTP (default "<ServerIP>:69", the port firmware asks)
 	TFTPRoot string // dir holding iPXE binaries: undionly.kpxe, ipxe.efi, snponly.efi (Debian's /usr/lib/ipxe)
@@ -69,28 +88,18 @@ func (c *Config) Validate() error {
 		c.Logger = slog.Default()
 	}
 	c.Subnet = c.Subnet.Masked()
+	c.foldDeprecatedRange()
 
-	var errs []error
-	check := func(ok bool, format string, args ...any) {
-		if !ok {
-			errs = append(errs, fmt.Errorf(format, args...))
-		}
-	}
+	var p problems
+	check := p.check
 	check(c.Interface != "", "Interface is empty")
-	check(c.Subnet.IsValid() && c.Subnet.Addr().Is4() && c.Subnet.Bits() <= 30,
-		"Subnet %v is not an IPv4 prefix with room for hosts (/30 or larger)", c.Subnet)
-	check(c.isHost(c.ServerIP), "ServerIP %v is not a host address in Subnet %v", c.ServerIP, c.Subnet)
-	check(!c.Router.IsValid() || c.isHost(c.Router), "Router %v is not a host address in Subnet %v", c.Router, c.Subnet)
+	check(isHostPrefix(c.Subnet), "Subnet %v is not an IPv4 prefix with room for hosts (/30 or larger)", c.Subnet)
+	check(isHostIn(c.Subnet, c.ServerIP), "ServerIP %v is not a host address in Subnet %v", c.ServerIP, c.Subnet)
+	check(!c.Router.IsValid() || isHostIn(c.Subnet, c.Router), "Router %v is not a host address in Subnet %v", c.Router, c.Subnet)
 	for _, dns := range c.DNS {
 		check(dns.Is4(), "DNS server %v is not an IPv4 address", dns)
 	}
-	check(c.isHost(c.RangeStart), "RangeStart %v is not a host address in Subnet %v", c.RangeStart, c.Subnet)
-	check(c.isHost(c.RangeEnd), "RangeEnd %v is not a host address in Subnet %v", c.RangeEnd, c.Subnet)
-	if c.RangeStart.IsValid() && c.RangeEnd.IsValid() {
-		check(c.RangeStart.Compare(c.RangeEnd) <= 0, "RangeStart %v is after RangeEnd %v", c.RangeStart, c.RangeEnd)
-		check(!c.inRange(c.ServerIP), "range %v-%v includes ServerIP %v", c.RangeStart, c.RangeEnd, c.ServerIP)
-		check(!c.inRange(c.Router), "range %v-%v includes Router %v", c.RangeStart, c.RangeEnd, c.Router)
-	}
+	c.checkAddressPlan(&p)
 	check(c.LeaseTime >= time.Second && c.LeaseTime.Seconds() <= math.MaxUint32,
 		"LeaseTime %v is outside 1s..136y (DHCP counts it in 32-bit seconds)", c.LeaseTime)
 	_, err := netip.ParseAddrPort(c.TFTPAddr)
@@ -103,20 +112,16 @@ func (c *Config) Validate() error {
 	check(isBootFileName(c.Initrd), "Initrd %q is not a plain relative file name (letters, digits, . _ - + /)", c.Initrd)
 	// The command line becomes one line of the iPXE script.
 	check(!strings.ContainsFunc(c.Cmdline, isControl), "Cmdline contains a line break or control character")
-	return errors.Join(errs...)
+	return errors.Join(p...)
 }
 
-// isHost reports whether a is an address in the subnet a client can use:
-// neither the network nor the broadcast address.
-func (c *Config) isHost(a netip.Addr) bool {
-	if !a.Is4() || !c.Subnet.Contains(a) {
-		return false
+// problems collects what Validate finds wrong.
+type problems []error
+
+func (p *problems) check(ok bool, format string, args ...any) {
+	if !ok {
+		*p = append(*p, fmt.Errorf(format, args...))
 	}
-	return a != c.Subnet.Addr() && a != broadcastAddr(c.Subnet)
-}
-
-func (c *Config) inRange(a netip.Addr) bool {
-	return a.IsValid() && c.RangeStart.Compare(a) <= 0 && a.Compare(c.RangeEnd) <= 0
 }
 
 // httpPort is the port of HTTPAddr, the one boot URLs name.
@@ -130,6 +135,20 @@ func (c *Config) httpPort() (uint16, error) {
 		return 0, fmt.Errorf("port %q is not a number in 1..65535 (boot URLs need a fixed port)", port)
 	}
 	return uint16(n), nil
+}
+
+// isHostPrefix reports whether p is an IPv4 subnet with room for hosts.
+func isHostPrefix(p netip.Prefix) bool {
+	return p.IsValid() && p.Addr().Is4() && p.Bits() <= 30
+}
+
+// isHostIn reports whether a is an address in p a client can use: neither
+// the network nor the broadcast address.
+func isHostIn(p netip.Prefix, a netip.Addr) bool {
+	if !a.Is4() || !p.Contains(a) {
+		return false
+	}
+	return a != p.Masked().Addr() && a != broadcastAddr(p)
 }
 
 func broadcastAddr(p netip.Prefix) netip.Addr {

@@ -3,52 +3,107 @@ package pxe
 import (
 	"context"
 	"log/slog"
-	"net"
+	"net/netip"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
 // dhcpHandler turns DHCP packets into replies. It owns no socket (see
-// dhcp_conn.go), so tests and the fuzzer drive it directly.
+// dhcp_conn.go), so tests and the fuzzer drive it directly. It is safe for
+// concurrent use: the socket's workers call it at once.
 type dhcpHandler struct {
-	cfg    Config
-	boot   bootFiles
-	leases *leasePool
-	stats  *dhcpCounters
-	log    *slog.Logger
-	now    func() time.Time
+	cfg      Config
+	nets     networks
+	reserved reservations
+	boot     bootFiles
+	leases   *leasePool
+	store    LeaseStore // nil: leases live in memory only
+	clients  keyedMutex // by MAC: one request per client at a time
+	stats    *dhcpCounters
+	log      *slog.Logger
+	now      func() time.Time
+	// ifIndex is Config.Interface's index, where clients talking to us
+	// directly must be. Run sets it; 0 in tests, where arrivals say 0.
+	ifIndex int
 }
 
-// reply is a message to send and where to.
+func newDHCPHandler(cfg Config, boot bootFiles, stats *dhcpCounters) *dhcpHandler {
+	nets := newNetworks(&cfg)
+	reserved := newReservations(cfg.Reservations)
+	return &dhcpHandler{
+		cfg:      cfg,
+		nets:     nets,
+		reserved: reserved,
+		boot:     boot,
+		leases:   newLeasePool(nets, reserved, cfg.LeaseTime),
+		store:    cfg.Leases,
+		stats:    stats,
+		log:      cfg.Logger.With("component", "dhcp"),
+		now:      time.Now,
+	}
+}
+
+// loadLeases takes up the leases of the LeaseStore, if there is one.
+func (h *dhcpHandler) loadLeases() error {
+	if h.store == nil {
+		return nil
+	}
+	leases, err := h.store.LoadLeases()
+	if err != nil {
+		return err
+	}
+	kept := h.leases.restore(leases, h.now())
+	h.log.Info("leases loaded", "stored", len(leases), "kept", kept)
+	return nil
+}
+
+// arrival is how a packet reached us, as IP_PKTINFO tells.
+type arrival struct {
+	peer    netip.AddrPort
+	ifIndex int        // the interface it came in on
+	dst     netip.Addr // the address it was sent to; invalid if unknown, which counts as a broadcast
+}
+
+// reply is a message to send, where to and how (see replyDestination).
 type reply struct {
 	msg *dhcpv4.DHCPv4
-	to  *net.UDPAddr
+	to  netip.AddrPort
+	how delivery
 }
 
 // handle answers one datagram. It returns nil when there is nothing to send:
 // the packet was dropped (counted and logged with its reason) or needed no
-// answer (RELEASE, DECLINE).
-func (h *dhcpHandler) handle(raw []byte, peer net.Addr) *reply {
+// answer (RELEASE, DECLINE). A lease an ACK grants is in the LeaseStore when
+// handle returns.
+func (h *dhcpHandler) handle(raw []byte, from arrival) *reply {
 	req, d := decodeRequest(raw)
 	var msg *dhcpv4.DHCPv4
 	if d == nil {
-		msg, d = h.respond(req)
+		msg, d = h.respond(req, from)
 	}
 	if d != nil {
 		h.stats.drops[d.reason].Add(1)
 		h.log.Log(context.Background(), d.reason.level(), "dropped DHCP packet",
-			"reason", d.reason.String(), "detail", d.detail, "peer", peer.String())
+			"reason", d.reason.String(), "detail", d.detail, "peer", from.peer.String())
 		return nil
 	}
 	if msg == nil {
 		return nil
 	}
-	return &reply{msg: msg, to: destination(req, msg)}
+	to, how := replyDestination(req, msg)
+	return &reply{msg: msg, to: to, how: how}
 }
 
 // respond is the server's part of RFC 2131 for one request.
-func (h *dhcpHandler) respond(req *request) (*dhcpv4.DHCPv4, *drop) {
+func (h *dhcpHandler) respond(req *request, from arrival) (*dhcpv4.DHCPv4, *drop) {
+	n, d := h.networkFor(req, from)
+	if d != nil {
+		return nil, d
+	}
+	// Held across LeaseStore writes, so that this client's writes land
+	// in the order its leases were granted; other clients go on.
+	defer h.clients.lock(string(req.mac))()
 	now := h.now()
 	if req.serverID.IsValid() && req.serverID != h.cfg.ServerIP {
 		if req.msgType == dhcpv4.MessageTypeRequest {
@@ -59,178 +114,42 @@ func (h *dhcpHandler) respond(req *request) (*dhcpv4.DHCPv4, *drop) {
 	}
 	switch req.msgType {
 	case dhcpv4.MessageTypeDiscover:
-		return h.discover(req, now)
+		return h.discover(req, n, now)
 	case dhcpv4.MessageTypeRequest:
-		return h.request(req, now)
+		return h.request(req, n, now)
 	case dhcpv4.MessageTypeRelease:
 		return nil, h.release(req, now)
 	case dhcpv4.MessageTypeDecline:
 		return nil, h.decline(req, now)
+	case dhcpv4.MessageTypeInform:
+		return h.inform(req, n)
 	default:
 		return nil, dropf(dropUnsupportedType, "%v", req.msgType)
 	}
 }
 
-func (h *dhcpHandler) discover(req *request, now time.Time) (*dhcpv4.DHCPv4, *drop) {
-	addr, err := h.leases.offer(string(req.mac), req.requestedIP, now)
-	if err != nil {
-		return nil, dropf(dropRangeExhausted, "%v for %v", err, req.mac)
-	}
-	h.stats.offers.Add(1)
-	h.log.Debug("DHCP offer", "mac", req.mac.String(), "addr", addr)
-	return h.leaseReply(req, dhcpv4.MessageTypeOffer, addr.AsSlice()), nil
-}
-
-func (h *dhcpHandler) request(req *request, now time.Time) (*dhcpv4.DHCPv4, *drop) {
-	// SELECTING and INIT-REBOOT clients name the address in option 50,
-	// RENEWING and REBINDING ones in ciaddr.
-	addr := req.requestedIP
-	if !addr.IsValid() {
-		addr = req.clientIP
-	}
-	if !addr.IsValid() {
-		return nil, dropf(dropNoRequestedAddress, "from %v", req.mac)
-	}
-	if err := h.leases.ack(string(req.mac), addr, now); err != nil {
-		h.stats.naks.Add(1)
-		h.log.Info("DHCP nak", "mac", req.mac.String(), "addr", addr, "why", err)
-		nak := newReply(req, dhcpv4.MessageTypeNak, h.cfg.ServerIP.AsSlice())
-		nak.UpdateOption(dhcpv4.OptMessage(err.Error())) // option 56, for the client's log
-		return nak, nil
-	}
-	h.stats.acks.Add(1)
-	h.log.Info("DHCP lease", "mac", req.mac.String(), "addr", addr, "lease", h.cfg.LeaseTime)
-	ack := h.leaseReply(req, dhcpv4.MessageTypeAck, addr.AsSlice())
-	ack.ClientIPAddr = req.msg.ClientIPAddr // RFC 2131 table 3: an ACK echoes ciaddr
-	return ack, nil
-}
-
-func (h *dhcpHandler) release(req *request, now time.Time) *drop {
-	if !h.leases.release(string(req.mac), req.clientIP, now) {
-		return dropf(dropUnknownLease, "%v does not hold %v", req.mac, req.clientIP)
-	}
-	h.log.Info("DHCP release", "mac", req.mac.String(), "addr", req.clientIP)
-	return nil
-}
-
-func (h *dhcpHandler) decline(req *request, now time.Time) *drop {
-	if !h.leases.decline(string(req.mac), req.requestedIP, now) {
-		return dropf(dropUnknownLease, "%v does not hold %v", req.mac, req.requestedIP)
-	}
-	h.log.Warn("DHCP decline: address in use by someone else", "mac", req.mac.String(), "addr", req.requestedIP,
-		"unused_for", declineHold)
-	return nil
-}
-
-// leaseReply builds an OFFER or ACK of addr with the network settings and
-// whatever the client's firmware should boot.
-func (h *dhcpHandler) leaseReply(req *request, t dhcpv4.MessageType, addr net.IP) *dhcpv4.DHCPv4 {
-	m := newReply(req, t, h.cfg.ServerIP.AsSlice())
-	m.YourIPAddr = addr
-	m.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(h.cfg.Subnet.Bits(), 32)))
-	if h.cfg.Router.IsValid() {
-		m.UpdateOption(dhcpv4.OptRouter(h.cfg.Router.AsSlice()))
-	}
-	if len(h.cfg.DNS) > 0 {
-		dns := make([]net.IP, len(h.cfg.DNS))
-		for i, a := range h.cfg.DNS {
-			dns[i] = a.AsSlice()
-		}
-		m.UpdateOption(dhcpv4.OptDNS(dns...))
-	}
-	m.UpdateOption(dhcpv4.OptIPAddressLeaseTime(h.cfg.LeaseTime))
-	m.UpdateOption(dhcpv4.OptRenewTimeValue(h.cfg.LeaseTime / 2))
-	m.UpdateOption(dhcpv4.OptRebindingTimeValue(h.cfg.LeaseTime / 8 * 7))
-	if name := h.cfg.Hostname(req.mac); name != "" {
-		m.UpdateOption(dhcpv4.OptHostName(name))
-	}
-	h.addBootOptions(m, req)
-	return m
-}
-
-var (
-	// Option 43 for replies that say "PXEClient": PXE ROMs read their
-	// options from it, and discovery control (sub-option 6) = 8 tells
-	// them to load the file named in this very reply instead of first
-	// looking for PXE boot servers on port 4011.
-	pxeVendorOptions = encapsulate(dhcpv4.Options{6: {8}})
-
-	// Option 175 for iPXE: no-pxedhcp (176) = 1. iPXE takes any offer
-	// that says "PXEClient" for a ProxyDHCP offer as well, and would
-	// follow our ACK with a ProxyDHCP request to port 4011 that nobody
-	// answers; it also waits up to 2 s for ProxyDHCP offers. We are the
-	// only DHCP server on the link, so both are pure delay.
-	ipxeOptions = encapsulate(dhcpv4.Options{176: {1}})
-)
-
-// encapsulate encodes sub-options as the value of an encapsulating option
-// (43, 175). Options.ToBytes writes no End marker, which firmware parsers
-// expect, so it is added here.
-func encapsulate(sub dhcpv4.Options) []byte {
-	return append(sub.ToBytes(), dhcpv4.OptionEnd.Code())
-}
-
-func (h *dhcpHandler) addBootOptions(m *dhcpv4.DHCPv4, req *request) {
-	fw := identifyFirmware(req.msg)
-	plan, ok := h.boot.planFor(fw)
-	if !ok {
-		h.log.Warn("no iPXE binary for arch", "mac", req.mac.String(), "arch", fw.archName(), "vendor_class", fw.vendorClass)
-		return
-	}
-	if plan.nextServer.IsValid() {
-		m.ServerIPAddr = plan.nextServer.AsSlice()
-	}
-	if plan.file != "" {
-		// Both places: old PXE ROMs read only the BOOTP file field,
-		// newer firmware prefers option 67.
-		m.BootFileName = plan.file
-		m.UpdateOption(dhcpv4.OptBootFileName(plan.file))
-	}
-	if plan.vendorClass != "" {
-		m.UpdateOption(dhcpv4.OptClassIdentifier(plan.vendorClass))
-	}
-	if plan.vendorClass == classPXE {
-		m.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, pxeVendorOptions))
-	}
-	if plan.ipxe {
-		// 175 is the Etherboot option space, which iPXE inherited.
-		m.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionEtherboot, ipxeOptions))
-	}
-}
-
-// newReply starts a reply to req with what every server message carries.
-// Address fields left nil go out as 0.0.0.0, as RFC 2131 table 3 wants for
-// all but yiaddr, siaddr and an ACK's ciaddr.
-func newReply(req *request, t dhcpv4.MessageType, serverID net.IP) *dhcpv4.DHCPv4 {
-	m := &dhcpv4.DHCPv4{
-		OpCode:        dhcpv4.OpcodeBootReply,
-		HWType:        req.msg.HWType,
-		TransactionID: req.msg.TransactionID,
-		Flags:         req.msg.Flags,
-		ClientHWAddr:  req.msg.ClientHWAddr,
-		Options:       dhcpv4.Options{},
-	}
-	m.UpdateOption(dhcpv4.OptMessageType(t))
-	m.UpdateOption(dhcpv4.OptServerIdentifier(serverID))
-	if id, ok := req.msg.Options[dhcpv4.OptionClientIdentifier.Code()]; ok {
-		// RFC 6842: a client that named itself in option 61 matches
-		// replies by it.
-		m.UpdateOption(dhcpv4.OptClientIdentifier(id))
-	}
-	return m
-}
-
-// destination is where a reply to req goes.
+// networkFor picks the subnet a request is about (RFC 2131 §4.3.1): the
+// relay agent's when relayed, the client's own address's when the client
+// has one and unicast to us (a RENEWING client, perhaps across routers),
+// else the one on Config.Interface, which is where such a client must be.
 //
-// A client with an address (ciaddr: renewing) gets it by unicast. One without
-// gets a broadcast: RFC 2131 4.1 would unicast to yiaddr when the broadcast
-// flag is clear, but that needs an ARP entry for an address the client does
-// not answer ARP for yet, which a UDP socket cannot add. NAKs are always
-// broadcast: the client's address is in doubt. Relayed requests (giaddr) are
-// dropped before this; answering them means sending to giaddr:67 here.
-func destination(req *request, reply *dhcpv4.DHCPv4) *net.UDPAddr {
-	if req.clientIP.IsValid() && reply.MessageType() != dhcpv4.MessageTypeNak {
-		return &net.UDPAddr{IP: req.clientIP.AsSlice(), Port: dhcpv4.ClientPort}
+// Our socket hears every interface (see listenDHCP), so a broadcast from a
+// client on another of the host's links is refused here rather than by the
+// kernel.
+func (h *dhcpHandler) networkFor(req *request, from arrival) (*network, *drop) {
+	if req.relay.IsValid() {
+		if n := h.nets.containing(req.relay); n != nil {
+			return n, nil
+		}
+		return nil, dropf(dropRelaySubnetUnknown, "giaddr %v is in none of our subnets", req.relay)
 	}
-	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+	if from.dst == h.cfg.ServerIP && req.clientIP.IsValid() {
+		if n := h.nets.containing(req.clientIP); n != nil {
+			return n, nil
+		}
+	}
+	if from.ifIndex != h.ifIndex {
+		return nil, dropf(dropWrongInterface, "unrelayed, to %v, on interface %d", from.dst, from.ifIndex)
+	}
+	return h.nets.local, nil
 }

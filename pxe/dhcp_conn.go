@@ -2,52 +2,172 @@ package pxe
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
+	"sync"
+	"syscall"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
-// listenDHCP opens the DHCP server socket: 0.0.0.0:67, so that broadcasts
-// arrive, bound to one interface (SO_BINDTODEVICE) so that only that link is
-// served, and allowed to broadcast replies.
-func listenDHCP(iface string) (net.PacketConn, error) {
-	conn, err := server4.NewIPv4UDPConn(iface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+// dhcpWorkers is how many requests are handled at once. More than one, so
+// that requests waiting for the LeaseStore do not hold up the rest and the
+// store can commit their writes together; a fixed number, so that a flood
+// of junk costs no more goroutines than a quiet day.
+const dhcpWorkers = 32
+
+// dhcpSocket is the server's one DHCP socket and what sending on it needs.
+//
+// It is bound to 0.0.0.0:67 without SO_BINDTODEVICE. Bound to Interface,
+// the kernel would drop relayed requests that reach ServerIP through another
+// of the host's interfaces, which is where relay agents on other subnets
+// usually are. Instead IP_PKTINFO tells for each packet the interface it came
+// in on and the address it was sent to, and dhcpHandler.networkFor turns away
+// clients that talk to us directly from any link but Interface. Replies to
+// such clients go out the interface their request came in on (the same
+// IP_PKTINFO, on sending), since a broadcast or a reply to an unconfigured
+// client cannot be routed; replies to relays and to clients' own addresses
+// are routed by the kernel like any packet, since forcing the interface
+// would make it assume the destination on that link. Every reply comes from
+// ServerIP, the address clients know as the server identifier.
+type dhcpSocket struct {
+	conn       *ipv4.PacketConn
+	ifIndex    int // Config.Interface
+	serverIP   net.IP
+	neighbours *neighbourTable
+	log        *slog.Logger
+	noNeighbor sync.Once // warns once that replies to new clients fall back to broadcast
+}
+
+// listenDHCP opens the DHCP socket for iface and serverIP.
+func listenDHCP(iface string, serverIP netip.Addr, log *slog.Logger) (*dhcpSocket, error) {
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: interface %s: %w", iface, err)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		// SO_REUSEADDR lets another DHCP server bound to another
+		// interface (libvirt's dnsmasq) share the port.
+		return setSocketOptions(c, unix.SO_REUSEADDR, unix.SO_BROADCAST)
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "udp4", (&net.UDPAddr{Port: dhcpv4.ServerPort}).String())
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: listen on %s: %w", iface, err)
 	}
-	return conn, nil
+	conn := ipv4.NewPacketConn(pc)
+	if err := conn.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("dhcp: IP_PKTINFO: %w", err)
+	}
+	return &dhcpSocket{
+		conn:       conn,
+		ifIndex:    ifi.Index,
+		serverIP:   serverIP.AsSlice(),
+		neighbours: openNeighbourTable(),
+		log:        log,
+	}, nil
 }
 
-// run serves DHCP on conn until ctx is done, then closes conn.
-func (h *dhcpHandler) run(ctx context.Context, conn net.PacketConn) error {
-	defer conn.Close()
-	return serveUntil(ctx, func() error { return h.serve(conn) }, func() { conn.Close() })
+func setSocketOptions(c syscall.RawConn, boolOptions ...int) error {
+	var errs []error
+	err := c.Control(func(fd uintptr) {
+		for _, opt := range boolOptions {
+			errs = append(errs, unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, 1))
+		}
+	})
+	return errors.Join(append(errs, err)...)
 }
 
-// serve answers DHCP on conn until reading from it fails, as it does once
-// conn is closed.
+func (s *dhcpSocket) Close() error {
+	s.neighbours.close()
+	return s.conn.Close()
+}
+
+// run serves DHCP on s until ctx is done, then closes s.
+func (h *dhcpHandler) run(ctx context.Context, s *dhcpSocket) error {
+	defer s.Close()
+	h.ifIndex = s.ifIndex
+	return serveUntil(ctx, func() error { return h.serve(s) }, func() { s.conn.Close() })
+}
+
+// serve answers DHCP on s with dhcpWorkers workers until reading fails, as
+// it does once s is closed; the first worker to fail closes s for the rest.
 //
 // This is our own read loop rather than server4.Server's, which drops
-// unparsable packets without saying why. Packets are handled one at a time,
-// in order: DHCP is light, and a flood of junk then costs one goroutine
-// rather than one per packet.
-func (h *dhcpHandler) serve(conn net.PacketConn) error {
-	// One byte more than we accept: ReadFrom silently truncates a larger
-	// datagram, and this way it still shows as oversized.
+// unparsable packets without saying why and knows nothing of IP_PKTINFO.
+func (h *dhcpHandler) serve(s *dhcpSocket) error {
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for range dhcpWorkers {
+		wg.Go(func() {
+			err := h.answer(s)
+			once.Do(func() {
+				first = err
+				s.conn.Close()
+			})
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// answer is one worker: read a request, answer it, repeat.
+func (h *dhcpHandler) answer(s *dhcpSocket) error {
+	// One byte more than we accept: a larger datagram is silently
+	// truncated, and this way it still shows as oversized.
 	buf := make([]byte, maxPacketLen+1)
 	for {
-		n, peer, err := conn.ReadFrom(buf)
+		n, cm, peer, err := s.conn.ReadFrom(buf)
 		if err != nil {
 			return fmt.Errorf("dhcp: %w", err)
 		}
-		out := h.handle(buf[:n], peer)
-		if out == nil {
-			continue
+		from := arrivalOf(cm, peer)
+		if out := h.handle(buf[:n], from); out != nil {
+			s.send(out, from.ifIndex)
 		}
-		if _, err := conn.WriteTo(out.msg.ToBytes(), out.to); err != nil {
-			h.log.Warn("sending DHCP reply failed", "to", out.to.String(), "mac", out.msg.ClientHWAddr.String(), "err", err)
+	}
+}
+
+func arrivalOf(cm *ipv4.ControlMessage, peer net.Addr) arrival {
+	var from arrival
+	if udp, ok := peer.(*net.UDPAddr); ok {
+		from.peer = udp.AddrPort()
+	}
+	if cm != nil {
+		from.ifIndex = cm.IfIndex
+		from.dst, _ = netip.AddrFromSlice(cm.Dst.To4())
+	}
+	return from
+}
+
+// send sends out the way its delivery says; ifIndex is where the request
+// came in.
+func (s *dhcpSocket) send(out *reply, ifIndex int) {
+	to := out.to
+	cm := &ipv4.ControlMessage{Src: s.serverIP}
+	switch out.how {
+	case toHardwareAddress:
+		if err := s.neighbours.add(ifIndex, to.Addr(), out.msg.ClientHWAddr); err != nil {
+			s.noNeighbor.Do(func() {
+				s.log.Warn("cannot add neighbour entries: replies to clients without an address are broadcast",
+					"err", err)
+			})
+			to = limitedBroadcast
 		}
+		cm.IfIndex = ifIndex
+	case toBroadcast:
+		cm.IfIndex = ifIndex
+	}
+	if _, err := s.conn.WriteTo(out.msg.ToBytes(), cm, net.UDPAddrFromAddrPort(to)); err != nil {
+		s.log.Warn("sending DHCP reply failed", "to", to.String(), "mac", out.msg.ClientHWAddr.String(),
+			"type", out.msg.MessageType().String(), "err", err)
 	}
 }

@@ -2,8 +2,6 @@ package pxe
 
 import (
 	"bytes"
-	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 
@@ -18,6 +16,7 @@ type request struct {
 	msgType     dhcpv4.MessageType
 	mac         net.HardwareAddr
 	clientIP    netip.Addr // ciaddr; invalid when the client has no address yet
+	relay       netip.Addr // giaddr: the relay agent that forwarded it; invalid when it came directly
 	requestedIP netip.Addr // option 50; invalid when absent
 	serverID    netip.Addr // option 54; invalid when absent
 }
@@ -31,8 +30,8 @@ const (
 
 var magicCookie = []byte{99, 130, 83, 99}
 
-// decodeRequest parses raw as a DHCP request from a client on our link, or
-// says why it is not one.
+// decodeRequest parses raw as a DHCP request from a client, directly or
+// through a relay agent, or says why it is not one.
 func decodeRequest(raw []byte) (*request, *drop) {
 	// The fixed header is checked by hand first: dhcpv4.FromBytes reports
 	// every problem as one parse error, and these deserve their own reason.
@@ -52,21 +51,23 @@ func decodeRequest(raw []byte) (*request, *drop) {
 	if err != nil {
 		return nil, dropf(dropBadOptions, "%v", err)
 	}
-	if bytes.Equal(msg.ClientHWAddr, make([]byte, 6)) {
-		return nil, dropf(dropBadHardware, "all-zero MAC")
-	}
-	if !isZero(msg.GatewayIPAddr) {
-		// Relay agents are not supported yet: their clients live on
-		// other subnets than our range, and replies would go to giaddr.
-		return nil, dropf(dropRelayed, "giaddr %v", msg.GatewayIPAddr)
+	if !isClientMAC(msg.ClientHWAddr) {
+		return nil, dropf(dropBadHardware, "%v is all zero or multicast", msg.ClientHWAddr)
 	}
 	req := &request{msg: msg, msgType: msg.MessageType(), mac: msg.ClientHWAddr}
 	if req.msgType == dhcpv4.MessageTypeNone {
 		// Plain BOOTP: we only speak DHCP.
 		return nil, dropf(dropNoMessageType, "option 53 missing or malformed")
 	}
-	if !isZero(msg.ClientIPAddr) {
-		req.clientIP, _ = netip.AddrFromSlice(msg.ClientIPAddr.To4())
+	req.clientIP = headerAddr(msg.ClientIPAddr)
+	req.relay = headerAddr(msg.GatewayIPAddr)
+	// Replies echo these two; a single option holds at most 255 bytes,
+	// and longer (RFC 3396 concatenation) could push the reply past a
+	// frame.
+	for _, echoed := range []dhcpv4.OptionCode{dhcpv4.OptionClientIdentifier, dhcpv4.OptionRelayAgentInformation} {
+		if v := msg.Options.Get(echoed); len(v) > 255 {
+			return nil, dropf(dropBadOptions, "option %d is %d bytes long", echoed.Code(), len(v))
+		}
 	}
 	var ok bool
 	if req.requestedIP, ok = ipv4Option(msg, dhcpv4.OptionRequestedIPAddress); !ok {
@@ -92,64 +93,11 @@ func ipv4Option(msg *dhcpv4.DHCPv4, code dhcpv4.OptionCode) (addr netip.Addr, ok
 	return netip.AddrFrom4([4]byte(v)), true
 }
 
-func isZero(ip net.IP) bool { return ip == nil || ip.Equal(net.IPv4zero) }
-
-// dropReason says why a packet got no reply. Its String is the key in
-// DHCPStats.Drops and the "reason" attribute of the log line.
-type dropReason uint8
-
-const (
-	dropOversized          dropReason = iota // larger than maxPacketLen
-	dropTruncated                            // shorter than the BOOTP header and magic cookie
-	dropNotRequest                           // op is BOOTREPLY: a server's message
-	dropBadHardware                          // not Ethernet, or MAC not 6 bytes, or all zero
-	dropBadCookie                            // no DHCP magic cookie
-	dropBadOptions                           // options overrun the packet, lack End, or a field we use is malformed
-	dropNoMessageType                        // no option 53: BOOTP, not DHCP
-	dropUnsupportedType                      // a server's message type, or INFORM
-	dropRelayed                              // giaddr set: relay agents are not supported yet
-	dropOtherServer                          // option 54 names another server
-	dropNoRequestedAddress                   // REQUEST with neither option 50 nor ciaddr
-	dropRangeExhausted                       // no free address to offer
-	dropUnknownLease                         // RELEASE or DECLINE of an address the client does not hold
-	numDropReasons
-)
-
-var dropReasonNames = [numDropReasons]string{
-	dropOversized:          "oversized",
-	dropTruncated:          "truncated",
-	dropNotRequest:         "not-a-request",
-	dropBadHardware:        "bad-hardware-address",
-	dropBadCookie:          "bad-magic-cookie",
-	dropBadOptions:         "malformed-options",
-	dropNoMessageType:      "no-message-type",
-	dropUnsupportedType:    "unsupported-message-type",
-	dropRelayed:            "relayed",
-	dropOtherServer:        "other-server",
-	dropNoRequestedAddress: "no-requested-address",
-	dropRangeExhausted:     "range-exhausted",
-	dropUnknownLease:       "unknown-lease",
-}
-
-func (r dropReason) String() string { return dropReasonNames[r] }
-
-// level is how loudly a drop is logged: broken packets, an exhausted range
-// and relayed requests point at something to fix; the rest is ordinary
-// traffic on a shared segment.
-func (r dropReason) level() slog.Level {
-	switch r {
-	case dropUnsupportedType, dropOtherServer, dropUnknownLease:
-		return slog.LevelDebug
+// headerAddr is an address field of the BOOTP header: invalid when zero.
+func headerAddr(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip.To4())
+	if !ok || a.IsUnspecified() {
+		return netip.Addr{}
 	}
-	return slog.LevelWarn
-}
-
-// A drop is a packet the server does not answer, and why.
-type drop struct {
-	reason dropReason
-	detail string // for humans: the odd value seen
-}
-
-func dropf(reason dropReason, format string, args ...any) *drop {
-	return &drop{reason: reason, detail: fmt.Sprintf(format, args...)}
+	return a
 }

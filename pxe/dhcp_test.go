@@ -131,8 +131,9 @@ func TestFullExchangeAndStickyOffer(t *testing.T) {
 	if ack.BootFileNameOption() != scriptURL {
 		t.Errorf("ACK to iPXE has boot file %q, want %q", ack.BootFileNameOption(), scriptURL)
 	}
-	if out.to.String() != "255.255.255.255:68" {
-		t.Errorf("ACK to a client without address sent to %v, want broadcast", out.to)
+	if out.to.String() != addr+":68" || out.how != toHardwareAddress {
+		t.Errorf("ACK to a client without address and broadcast flag sent to %v (%d), want unicast to yiaddr at chaddr",
+			out.to, out.how)
 	}
 
 	// Renewal: the client has the address now and names it in ciaddr.
@@ -193,8 +194,7 @@ func TestRequestIsNakedWhenAddressIsWrong(t *testing.T) {
 // shows directly.
 func oneAddressServer(t *testing.T) *testServer {
 	return newTestServer(t, func(c *Config) {
-		c.RangeStart = netip.MustParseAddr("10.77.0.100")
-		c.RangeEnd = c.RangeStart
+		c.Ranges = []Range{{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.100")}}
 	})
 }
 
@@ -210,7 +210,7 @@ func TestRangeExhaustionAndLeaseExpiry(t *testing.T) {
 	if s.logs.find(t, "dropped DHCP packet", map[string]any{"reason": "range-exhausted", "level": "WARN"}) == nil {
 		t.Errorf("exhaustion not logged at WARN with its reason; log:\n%s", s.logs)
 	}
-	s.clock.Advance(time.Hour + time.Second)
+	s.clock.Advance(time.Hour + maxExpiryStep) // expiries are rounded up by at most a step
 	if offer := s.discover(t, "52:54:00:00:00:02"); offer.YourIPAddr.String() != "10.77.0.100" {
 		t.Errorf("after the lease expired, offered %v, want 10.77.0.100", offer.YourIPAddr)
 	}
@@ -311,8 +311,14 @@ func TestBadPacketsAreDroppedWithAReason(t *testing.T) {
 		{"junk options only", withOptions(append(junkOptions, 255)...), "no-message-type"},
 		{"unknown message type", withOptions(53, 1, 42, 255), "unsupported-message-type"},
 		{"OFFER sent to the server", withMessage(dhcpv4.MessageTypeOffer), "unsupported-message-type"},
-		{"INFORM", withMessage(dhcpv4.MessageTypeInform), "unsupported-message-type"},
-		{"relayed", withMessage(dhcpv4.MessageTypeDiscover, dhcpv4.WithGatewayIP(net.ParseIP("10.1.0.1"))), "relayed"},
+		{"INFORM from another subnet", withMessage(dhcpv4.MessageTypeInform,
+			dhcpv4.WithClientIP(net.ParseIP("192.168.5.5"))), "foreign-client-address"},
+		{"relayed from an unknown subnet", withMessage(dhcpv4.MessageTypeDiscover,
+			dhcpv4.WithGatewayIP(net.ParseIP("10.1.0.1"))), "relay-subnet-unknown"},
+		{"multicast MAC", withMessage(dhcpv4.MessageTypeDiscover, dhcpv4.WithHwAddr(mustMAC("01:00:5e:00:00:01"))),
+			"bad-hardware-address"},
+		{"option 61 longer than one option holds", withMessage(dhcpv4.MessageTypeDiscover,
+			dhcpv4.WithOption(dhcpv4.OptClientIdentifier(make([]byte, 300)))), "malformed-options"},
 		{"REQUEST for another server", withMessage(dhcpv4.MessageTypeRequest,
 			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.77.0.100"))),
 			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.77.0.2")))), "other-server"},
@@ -325,7 +331,7 @@ func TestBadPacketsAreDroppedWithAReason(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := s.Stats().DHCP.Drops[tc.reason]
-			if out := s.dhcp.handle(tc.packet, &net.UDPAddr{IP: net.IPv4zero, Port: 68}); out != nil {
+			if out := s.dhcp.handle(tc.packet, broadcastArrival); out != nil {
 				t.Fatalf("got a reply:\n%s", out.msg.Summary())
 			}
 			if got := s.Stats().DHCP.Drops[tc.reason]; got != before+1 {

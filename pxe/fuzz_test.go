@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 )
 
-// FuzzDHCPHandler drives the raw-bytes-to-reply path. Whatever comes in, the
-// handler must not panic, and it may only answer a well-formed DISCOVER or
-// REQUEST from an Ethernet client with a well-formed reply to that client.
+// FuzzDHCPHandler drives the raw-bytes-to-reply path, with the packet coming
+// in on the server's interface or another, broadcast or unicast to the
+// server. Whatever comes in, the handler must not panic, and it may only
+// answer a well-formed DISCOVER, REQUEST or INFORM from an Ethernet client,
+// with a well-formed reply to that client or its relay, and never a
+// broadcast heard on another interface.
 func FuzzDHCPHandler(f *testing.F) {
 	mac := "52:54:00:12:34:56"
+	relayed := dhcpv4.WithGatewayIP(net.ParseIP("10.88.0.1"))
 	seeds := [][]dhcpv4.Modifier{
 		nil, asIPXE, asBIOSPXE, asPXE(iana.EFI_X86_64), asHTTPBoot(iana.EFI_X86_64_HTTP),
 		{dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
@@ -24,24 +29,51 @@ func FuzzDHCPHandler(f *testing.F) {
 		{dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease), dhcpv4.WithClientIP(net.ParseIP("10.77.0.100"))},
 		{dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
 			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.77.0.100")))},
+		{dhcpv4.WithMessageType(dhcpv4.MessageTypeInform), dhcpv4.WithClientIP(net.ParseIP("10.77.0.42"))},
+		{dhcpv4.WithMessageType(dhcpv4.MessageTypeInform)},
+		{relayed, dhcpv4.WithBroadcast(true), dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(
+			dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte("port7"))))},
+		{relayed, dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.88.0.100"))),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.77.0.1")))},
+		{relayed, dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.77.0.100")))},
+		{relayed, dhcpv4.WithMessageType(dhcpv4.MessageTypeInform), dhcpv4.WithClientIP(net.ParseIP("10.88.0.7"))},
+		{dhcpv4.WithGatewayIP(net.ParseIP("192.168.9.1"))},
 	}
 	for _, mods := range seeds {
-		f.Add(message(f, dhcpv4.MessageTypeDiscover, mac, mods...).ToBytes())
+		raw := message(f, dhcpv4.MessageTypeDiscover, mac, mods...).ToBytes()
+		f.Add(raw, false, false)
+		f.Add(raw, true, true)
 	}
-	f.Add([]byte{})
-	f.Add([]byte("hello"))
-	f.Add(bytes.Repeat([]byte{0xff}, 300))
+	f.Add([]byte{}, false, false)
+	f.Add([]byte("hello"), false, false)
+	f.Add(bytes.Repeat([]byte{0xff}, 300), false, false)
 
 	cfg := testConfig(f)
+	cfg.RelaySubnets = []RelaySubnet{{
+		Subnet: netip.MustParsePrefix("10.88.0.0/24"),
+		Router: netip.MustParseAddr("10.88.0.1"),
+		Ranges: []Range{{netip.MustParseAddr("10.88.0.100"), netip.MustParseAddr("10.88.0.101")}},
+	}}
+	cfg.Reservations = []Reservation{{MAC: mustMAC(mac), IP: netip.MustParseAddr("10.77.0.7")}}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	s, err := New(cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		// A fresh pool each time keeps runs independent of each other.
-		s.dhcp.leases = newLeasePool(cfg.RangeStart, cfg.RangeEnd, cfg.LeaseTime)
-		out := s.dhcp.handle(raw, &net.UDPAddr{IP: net.IPv4zero, Port: 68})
+	f.Fuzz(func(t *testing.T, raw []byte, elsewhere, unicast bool) {
+		// Fresh leases each time keep runs independent of each other.
+		s.dhcp.leases = newLeasePool(s.dhcp.nets, s.dhcp.reserved, cfg.LeaseTime)
+		s.dhcp.store = newMemLeaseStore()
+		from := broadcastArrival
+		if elsewhere {
+			from.ifIndex = 7
+		}
+		if unicast {
+			from.dst = cfg.ServerIP
+		}
+		out := s.dhcp.handle(raw, from)
 		if out == nil {
 			return
 		}
@@ -52,23 +84,42 @@ func FuzzDHCPHandler(f *testing.F) {
 		if req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 			t.Fatalf("answered op %v, hardware %v/%d", req.OpCode, req.HWType, len(req.ClientHWAddr))
 		}
-		if mt := req.MessageType(); mt != dhcpv4.MessageTypeDiscover && mt != dhcpv4.MessageTypeRequest {
+		mt := req.MessageType()
+		if mt != dhcpv4.MessageTypeDiscover && mt != dhcpv4.MessageTypeRequest && mt != dhcpv4.MessageTypeInform {
 			t.Fatalf("answered a %v", mt)
 		}
-		wire := out.msg.ToBytes()
-		if len(wire) > maxPacketLen {
-			t.Fatalf("reply is %d bytes", len(wire))
+		relay := headerAddr(req.GatewayIPAddr)
+		if elsewhere && !unicast && !relay.IsValid() {
+			t.Fatal("answered a client broadcasting on another interface")
 		}
-		got, err := dhcpv4.FromBytes(wire)
-		if err != nil {
-			t.Fatalf("reply does not parse: %v", err)
-		}
-		if got.OpCode != dhcpv4.OpcodeBootReply || got.TransactionID != req.TransactionID ||
-			!bytes.Equal(got.ClientHWAddr, req.ClientHWAddr) {
-			t.Fatalf("reply not addressed to the request:\n%s", got.Summary())
-		}
-		if out.to.Port != dhcpv4.ClientPort {
-			t.Fatalf("reply sent to %v", out.to)
-		}
+		checkReplyOnTheWire(t, req, out)
 	})
+}
+
+// checkReplyOnTheWire checks that out answers req and is addressed as RFC
+// 2131 §4.1 says, after encoding.
+func checkReplyOnTheWire(t *testing.T, req *dhcpv4.DHCPv4, out *reply) {
+	t.Helper()
+	wire := out.msg.ToBytes()
+	if len(wire) > maxPacketLen {
+		t.Fatalf("reply is %d bytes", len(wire))
+	}
+	got, err := dhcpv4.FromBytes(wire)
+	if err != nil {
+		t.Fatalf("reply does not parse: %v", err)
+	}
+	if got.OpCode != dhcpv4.OpcodeBootReply || got.TransactionID != req.TransactionID ||
+		!bytes.Equal(got.ClientHWAddr, req.ClientHWAddr) || !got.GatewayIPAddr.Equal(req.GatewayIPAddr) {
+		t.Fatalf("reply not addressed to the request:\n%s", got.Summary())
+	}
+	relay, ciaddr := headerAddr(req.GatewayIPAddr), headerAddr(req.ClientIPAddr)
+	informed := req.MessageType() == dhcpv4.MessageTypeInform && ciaddr.IsValid()
+	switch {
+	case informed && out.to != netip.AddrPortFrom(ciaddr, dhcpv4.ClientPort):
+		t.Fatalf("INFORM from %v answered to %v", ciaddr, out.to)
+	case !informed && relay.IsValid() && out.to != netip.AddrPortFrom(relay, dhcpv4.ServerPort):
+		t.Fatalf("relayed by %v, answered to %v", relay, out.to)
+	case !informed && !relay.IsValid() && out.to.Port() != dhcpv4.ClientPort:
+		t.Fatalf("reply sent to %v", out.to)
+	}
 }

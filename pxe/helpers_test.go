@@ -30,20 +30,19 @@ func testConfig(t testing.TB) Config {
 	writeFile(t, bootDir, "vmlinuz", 5_000)
 	writeFile(t, bootDir, "initramfs.img", 3_000)
 	return Config{
-		Interface:  "rfpxe-test0",
-		ServerIP:   netip.MustParseAddr("10.77.0.1"),
-		Subnet:     netip.MustParsePrefix("10.77.0.0/24"),
-		Router:     netip.MustParseAddr("10.77.0.254"),
-		DNS:        []netip.Addr{netip.MustParseAddr("10.77.0.53")},
-		RangeStart: netip.MustParseAddr("10.77.0.100"),
-		RangeEnd:   netip.MustParseAddr("10.77.0.199"),
-		TFTPAddr:   "10.77.0.1:69",
-		TFTPRoot:   tftpRoot,
-		HTTPAddr:   "10.77.0.1:8080",
-		BootDir:    bootDir,
-		Kernel:     "vmlinuz",
-		Initrd:     "initramfs.img",
-		Cmdline:    "console=ttyS0 ramfarm.dispatcher=10.77.0.1:7000 ramfarm.token=abc",
+		Interface: "rfpxe-test0",
+		ServerIP:  netip.MustParseAddr("10.77.0.1"),
+		Subnet:    netip.MustParsePrefix("10.77.0.0/24"),
+		Router:    netip.MustParseAddr("10.77.0.254"),
+		DNS:       []netip.Addr{netip.MustParseAddr("10.77.0.53")},
+		Ranges:    []Range{{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.199")}},
+		TFTPAddr:  "10.77.0.1:69",
+		TFTPRoot:  tftpRoot,
+		HTTPAddr:  "10.77.0.1:8080",
+		BootDir:   bootDir,
+		Kernel:    "vmlinuz",
+		Initrd:    "initramfs.img",
+		Cmdline:   "console=ttyS0 ramfarm.dispatcher=10.77.0.1:7000 ramfarm.token=abc",
 	}
 }
 
@@ -68,7 +67,17 @@ type testServer struct {
 	clock *fakeClock
 }
 
+// testEpoch is when every test server's clock starts.
+var testEpoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
 func newTestServer(t testing.TB, edit func(*Config)) *testServer {
+	t.Helper()
+	return newTestServerAt(t, &fakeClock{now: testEpoch}, edit)
+}
+
+// newTestServerAt is newTestServer with the clock given, so that a server
+// restarted on the same LeaseStore goes on where the first one was.
+func newTestServerAt(t testing.TB, clock *fakeClock, edit func(*Config)) *testServer {
 	t.Helper()
 	cfg := testConfig(t)
 	if edit != nil {
@@ -76,12 +85,19 @@ func newTestServer(t testing.TB, edit func(*Config)) *testServer {
 	}
 	logger, logs := newTestLogger()
 	cfg.Logger = logger
+	// New loads the leases by the real clock; the store is handed over
+	// after New, to load them by the test's.
+	store := cfg.Leases
+	cfg.Leases = nil
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	s.dhcp.now = clock.Now
+	s.dhcp.store = store
+	if err := s.dhcp.loadLeases(); err != nil {
+		t.Fatal(err)
+	}
 	return &testServer{Server: s, logs: logs, clock: clock}
 }
 
@@ -211,10 +227,18 @@ func message(t testing.TB, mt dhcpv4.MessageType, mac string, mods ...dhcpv4.Mod
 	return m
 }
 
-// exchange sends m through the handler and returns the reply, or nil.
+// exchange sends m through the handler as a broadcast on the server's
+// interface and returns the reply, or nil.
 func (s *testServer) exchange(t testing.TB, m *dhcpv4.DHCPv4) *reply {
 	t.Helper()
-	return s.dhcp.handle(m.ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68})
+	return s.dhcp.handle(m.ToBytes(), broadcastArrival)
+}
+
+// broadcastArrival is a packet broadcast on Config.Interface, whose index
+// the handler has as 0 until Run.
+var broadcastArrival = arrival{
+	peer: netip.AddrPortFrom(netip.IPv4Unspecified(), dhcpv4.ClientPort),
+	dst:  netip.AddrFrom4([4]byte{255, 255, 255, 255}),
 }
 
 // discover sends a DISCOVER from mac and fails the test unless it gets an OFFER.

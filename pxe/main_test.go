@@ -31,18 +31,17 @@ type labDirs struct{ TFTPRoot, BootDir string }
 // labConfig is the server side of the veth lab: 10.199.0.1 on rfpxe0.
 func labConfig(dirs labDirs) Config {
 	return Config{
-		Interface:  "rfpxe0",
-		ServerIP:   netip.MustParseAddr("10.199.0.1"),
-		Subnet:     netip.MustParsePrefix("10.199.0.0/24"),
-		RangeStart: netip.MustParseAddr("10.199.0.100"),
-		RangeEnd:   netip.MustParseAddr("10.199.0.110"),
-		TFTPAddr:   "10.199.0.1:69",
-		TFTPRoot:   dirs.TFTPRoot,
-		HTTPAddr:   "10.199.0.1:8080",
-		BootDir:    dirs.BootDir,
-		Kernel:     "vmlinuz",
-		Initrd:     "initramfs.img",
-		Cmdline:    "console=ttyS0",
+		Interface: "rfpxe0",
+		ServerIP:  netip.MustParseAddr("10.199.0.1"),
+		Subnet:    netip.MustParsePrefix("10.199.0.0/24"),
+		Ranges:    []Range{{netip.MustParseAddr("10.199.0.100"), netip.MustParseAddr("10.199.0.110")}},
+		TFTPAddr:  "10.199.0.1:69",
+		TFTPRoot:  dirs.TFTPRoot,
+		HTTPAddr:  "10.199.0.1:8080",
+		BootDir:   dirs.BootDir,
+		Kernel:    "vmlinuz",
+		Initrd:    "initramfs.img",
+		Cmdline:   "console=ttyS0",
 
 		AnswerRouterSolicitations: true,
 	}

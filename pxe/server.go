@@ -28,8 +28,9 @@ type Server struct {
 	raStats   raCounters
 }
 
-// New checks cfg (see Config.Validate) and opens TFTPRoot and BootDir, which
-// the Server keeps open for its lifetime.
+// New checks cfg (see Config.Validate), opens TFTPRoot and BootDir, which
+// the Server keeps open for its lifetime, and loads the leases of
+// cfg.Leases.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("pxe: invalid config: %w", err)
@@ -47,17 +48,15 @@ func New(cfg Config) (*Server, error) {
 	baseURL := "http://" + netip.AddrPortFrom(cfg.ServerIP, port).String()
 
 	s := &Server{cfg: cfg}
-	s.dhcp = &dhcpHandler{
-		cfg: cfg,
-		boot: bootFiles{
-			tftpServer: cfg.ServerIP,
-			scriptURL:  baseURL + "/boot.ipxe",
-			ipxeURL:    baseURL + "/ipxe/",
-		},
-		leases: newLeasePool(cfg.RangeStart, cfg.RangeEnd, cfg.LeaseTime),
-		stats:  &s.dhcpStats,
-		log:    cfg.Logger.With("component", "dhcp"),
-		now:    time.Now,
+	s.dhcp = newDHCPHandler(cfg, bootFiles{
+		tftpServer: cfg.ServerIP,
+		scriptURL:  baseURL + "/boot.ipxe",
+		ipxeURL:    baseURL + "/ipxe/",
+	}, &s.dhcpStats)
+	if err := s.dhcp.loadLeases(); err != nil {
+		tftpRoot.Close()
+		bootRoot.Close()
+		return nil, fmt.Errorf("pxe: loading leases: %w", err)
 	}
 	s.tftp = &tftpFiles{root: tftpRoot, stats: &s.tftpStats, log: cfg.Logger.With("component", "tftp")}
 	s.http = &bootHTTP{
@@ -123,8 +122,8 @@ func (s *Server) newRAResponder() *raResponder {
 }
 
 // listen opens the three sockets, or none.
-func (s *Server) listen() (dhcpConn, tftpConn net.PacketConn, httpListener net.Listener, err error) {
-	dhcpConn, err = listenDHCP(s.cfg.Interface)
+func (s *Server) listen() (dhcpConn *dhcpSocket, tftpConn net.PacketConn, httpListener net.Listener, err error) {
+	dhcpConn, err = listenDHCP(s.cfg.Interface, s.cfg.ServerIP, s.dhcp.log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -9,12 +9,15 @@ type Stats struct {
 	RA   RAStats
 }
 
-// DHCPStats counts replies sent and packets left unanswered.
+// DHCPStats counts replies sent, leases given back and packets left
+// unanswered.
 type DHCPStats struct {
 	Offers, Acks, Naks uint64
+	Informs            uint64 // ACKs to INFORMs (not in Acks: they grant no lease)
+	Releases, Declines uint64 // leases given back, addresses reported in use by someone else
 	// Drops counts packets that got no reply, by reason: "truncated",
-	// "bad-magic-cookie", "other-server", "range-exhausted", ... Reasons
-	// that never occurred are left out.
+	// "bad-magic-cookie", "other-server", "range-exhausted",
+	// "relay-subnet-unknown", ... Reasons that never occurred are left out.
 	Drops map[string]uint64
 }
 
@@ -42,16 +45,20 @@ func (s *Server) Stats() Stats {
 }
 
 type dhcpCounters struct {
-	offers, acks, naks atomic.Uint64
-	drops              [numDropReasons]atomic.Uint64
+	offers, acks, naks, informs atomic.Uint64
+	releases, declines          atomic.Uint64
+	drops                       [numDropReasons]atomic.Uint64
 }
 
 func (c *dhcpCounters) snapshot() DHCPStats {
 	return DHCPStats{
-		Offers: c.offers.Load(),
-		Acks:   c.acks.Load(),
-		Naks:   c.naks.Load(),
-		Drops:  nonZeroByName(c.drops[:], dropReason.String),
+		Offers:   c.offers.Load(),
+		Acks:     c.acks.Load(),
+		Naks:     c.naks.Load(),
+		Informs:  c.informs.Load(),
+		Releases: c.releases.Load(),
+		Declines: c.declines.Load(),
+		Drops:    nonZeroByName(c.drops[:], dropReason.String),
 	}
 }
 
