@@ -28,6 +28,8 @@ type Config struct {
 	Cores      int    // task slots
 	Memory     uint64 // bytes
 	WorkDir    string // task workspaces are created under it
+	// Cgroups gives each task a cgroup of its own; nil: a process group only.
+	Cgroups *taskCgroups
 	// Reboot restarts the node when the dispatcher says so.
 	Reboot func() error
 	Logger *slog.Logger
@@ -37,8 +39,9 @@ type Config struct {
 // tasks go on, and finished results wait until a dispatcher acknowledges
 // them, across as many reconnections as it takes.
 type Agent struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	runner runner
 
 	mu      sync.Mutex
 	conn    *protocol.Conn // nil between connections
@@ -55,7 +58,7 @@ func New(cfg Config) *Agent {
 		cfg.Cores = 1
 	}
 	return &Agent{
-		cfg: cfg, log: cfg.Logger,
+		cfg: cfg, log: cfg.Logger, runner: runner{workDir: cfg.WorkDir, cgroups: cfg.Cgroups},
 		running: map[protocol.TaskRef]bool{}, unacked: map[protocol.TaskRef]*protocol.Result{},
 	}
 }
@@ -236,7 +239,8 @@ func (a *Agent) start(ctx context.Context, t *protocol.Task) {
 	a.mu.Unlock()
 
 	go func() {
-		res := run(ctx, t, a.cfg.WorkDir)
+		// Limits come from the task once the protocol carries them.
+		res := a.runner.run(ctx, t, Limits{})
 		a.finish(res)
 	}()
 }

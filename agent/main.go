@@ -71,16 +71,18 @@ func runOnNode() int {
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
-	work, err := workspaceRoot("/tmp/ramfarm-tasks")
-	if err != nil {
-		log.Error("task workspace", "err", err)
+	// Cgroups first: setting them up ends the tasks a crashed agent left,
+	// which may still be using the workspaces mounted over next.
+	cgroups := startTaskCgroups(nodeCgroups, nodeTaskPids(boot, log), log)
+	if err := mountWorkspaces(nodeWorkspaces, nodeWorkspaceSize(boot, log)); err != nil {
+		log.Error("task workspaces", "err", err)
 		return 1
 	}
 	a := New(Config{
 		Dispatcher: dispatcher, Token: boot["ramfarm.token"], MAC: lease.MAC.String(),
 		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(),
-		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: work,
-		Reboot: sysinit.Reboot, Logger: log,
+		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: nodeWorkspaces,
+		Cgroups: cgroups, Reboot: sysinit.Reboot, Logger: log,
 	})
 	return exitCode(a.Run(ctx))
 }
@@ -106,6 +108,8 @@ Flags:
 	mac := fs.String("mac", "", "node identity as a MAC `address` (default: derived from the hostname and process id)")
 	cores := fs.Int("cores", runtime.NumCPU(), "task slots to offer")
 	workDir := fs.String("work-dir", "", "`directory` for task workspaces (default: $TMPDIR/ramfarm-tasks)")
+	cgroupDir := fs.String("cgroup", "", "give each task a cgroup under `dir`, a new directory in a cgroup v2 filesystem (such as /sys/fs/cgroup/ramfarm); the agent moves itself into dir/agent (default: process groups only)")
+	taskPids := fs.Int("task-pids", defaultTaskPids, "with -cgroup: the most processes a task may have")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -129,12 +133,18 @@ Flags:
 		log.Error("task workspace", "err", err)
 		return 1
 	}
+	var cgroups *taskCgroups
+	if *cgroupDir != "" {
+		cgroups = startTaskCgroups(*cgroupDir, *taskPids, log)
+	} else {
+		log.Info("tasks run in process groups only, without limits (no -cgroup)")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a := New(Config{
 		Dispatcher: *dispatcher, Token: strings.TrimSpace(string(token)), MAC: *mac,
 		Hostname: hostname, BootID: fmt.Sprintf("process-%d-%d", os.Getpid(), time.Now().UnixNano()),
-		Cores: *cores, Memory: meminfo("MemTotal"), WorkDir: work, Logger: log,
+		Cores: *cores, Memory: meminfo("MemTotal"), WorkDir: work, Cgroups: cgroups, Logger: log,
 		Reboot: func() error { stop(); return fmt.Errorf("reboot requested: a process agent exits instead") },
 	})
 	return exitCode(a.Run(ctx))

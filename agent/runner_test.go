@@ -18,7 +18,7 @@ import (
 func runTask(t *testing.T, command string, timeout time.Duration) *protocol.Result {
 	t.Helper()
 	task := &protocol.Task{TaskRef: protocol.TaskRef{ID: 7, Attempt: 1}, Command: command, Timeout: protocol.Duration(timeout)}
-	return run(context.Background(), task, t.TempDir())
+	return runner{workDir: t.TempDir()}.run(context.Background(), task, Limits{})
 }
 
 func TestRunReportsOutputAndExitStatus(t *testing.T) {
@@ -62,6 +62,19 @@ func TestRunTimeoutKillsTheWholeProcessGroup(t *testing.T) {
 	}
 }
 
+// The task ends with its shell: background processes holding its output
+// are killed then, not waited for.
+func TestRunEndsWhenTheShellExits(t *testing.T) {
+	start := time.Now()
+	r := runTask(t, "(sleep 60; echo late) & echo early", 0)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("took %v: the runner waited for a background child", took)
+	}
+	if string(r.Stdout) != "early\n" || r.ExitCode != 0 || r.Error != "" {
+		t.Fatalf("stdout %q, exit %d, error %q", r.Stdout, r.ExitCode, r.Error)
+	}
+}
+
 func TestRunCapsOutput(t *testing.T) {
 	r := runTask(t, "head -c 3000000 /dev/zero", 0)
 	if len(r.Stdout) != protocol.MaxOutput || !strings.Contains(r.Error, "truncated") || r.ExitCode != 0 {
@@ -82,7 +95,7 @@ func TestRunReportsSignals(t *testing.T) {
 func TestRunCleansItsWorkspace(t *testing.T) {
 	root := t.TempDir()
 	task := &protocol.Task{TaskRef: protocol.TaskRef{ID: 1, Attempt: 1}, Command: "pwd; touch scratch"}
-	r := run(context.Background(), task, root)
+	r := runner{workDir: root}.run(context.Background(), task, Limits{})
 	dir := strings.TrimSpace(string(r.Stdout))
 	if !strings.HasPrefix(dir, root) {
 		t.Fatalf("task ran in %q, want a workspace under %q", dir, root)

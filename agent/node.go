@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"log/slog"
+	"regexp"
+	"strconv"
+)
+
+// Settings a node takes from its kernel command line, and their defaults.
+const (
+	taskPidsParam      = "ramfarm.task_pids"      // pids.max of each task
+	workspaceSizeParam = "ramfarm.workspace_size" // the workspace tmpfs's size
+	defaultTaskPids    = 4096
+	defaultWorkspaces  = "50%" // of RAM
+)
+
+// nodeTaskPids is the pids.max a task gets: ramfarm.task_pids= or the
+// default.
+func nodeTaskPids(boot map[string]string, log *slog.Logger) int {
+	s, ok := boot[taskPidsParam]
+	if !ok {
+		return defaultTaskPids
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		log.Warn("ignoring invalid "+taskPidsParam, "value", s, "default", defaultTaskPids)
+		return defaultTaskPids
+	}
+	return n
+}
+
+var tmpfsSize = regexp.MustCompile(`^[0-9]+[kmgKMG%]?$`)
+
+// nodeWorkspaceSize is the workspace tmpfs's size: ramfarm.workspace_size=
+// or the default.
+func nodeWorkspaceSize(boot map[string]string, log *slog.Logger) string {
+	s, ok := boot[workspaceSizeParam]
+	if !ok {
+		return defaultWorkspaces
+	}
+	if !tmpfsSize.MatchString(s) || s == "0" {
+		log.Warn("ignoring invalid "+workspaceSizeParam, "value", s, "default", defaultWorkspaces)
+		return defaultWorkspaces
+	}
+	return s
+}
