@@ -51,7 +51,7 @@ func declinedLease(addr netip.Addr, until time.Time) Lease {
 }
 
 // restore takes up the leases a store kept, expired ones too, and reports
-// how many it kept. It leaves out what the configuration no longer allows:
+// how many it kept (declined addresses included). It leaves out what the configuration no longer allows:
 // an address outside every range, or reserved for another client. Where two
 // leases name one address, the one that ends last wins: it was granted last.
 // A declined address stays out of use until its hold ends, whoever's lease
@@ -62,7 +62,6 @@ func (p *leasePool) restore(leases []Lease, now time.Time) (kept int) {
 	for _, l := range leases {
 		if l.Declined && l.IP.Is4() && now.Before(l.Expiry) {
 			p.declined[l.IP] = l.Expiry
-			kept++
 		}
 	}
 	byExpiry := slices.Clone(leases)
@@ -79,7 +78,6 @@ func (p *leasePool) restore(leases []Lease, now time.Time) (kept int) {
 		}
 		restored := p.assign(string(l.MAC), l.IP, l.Expiry)
 		restored.saved = l.Expiry
-		kept++
 	}
-	return kept
+	return len(p.byMAC) + len(p.declined)
 }

@@ -28,20 +28,26 @@ func TestMain(m *testing.M) {
 
 type labDirs struct{ TFTPRoot, BootDir string }
 
-// labConfig is the server side of the veth lab: 10.199.0.1 on rfpxe0.
+// labConfig is the server side of the veth lab: 10.199.0.1 on rfpxe0, and
+// 10.200.0.0/24 through a relay agent.
 func labConfig(dirs labDirs) Config {
 	return Config{
 		Interface: "rfpxe0",
 		ServerIP:  netip.MustParseAddr("10.199.0.1"),
 		Subnet:    netip.MustParsePrefix("10.199.0.0/24"),
 		Ranges:    []Range{{netip.MustParseAddr("10.199.0.100"), netip.MustParseAddr("10.199.0.110")}},
-		TFTPAddr:  "10.199.0.1:69",
-		TFTPRoot:  dirs.TFTPRoot,
-		HTTPAddr:  "10.199.0.1:8080",
-		BootDir:   dirs.BootDir,
-		Kernel:    "vmlinuz",
-		Initrd:    "initramfs.img",
-		Cmdline:   "console=ttyS0",
+		RelaySubnets: []RelaySubnet{{ // behind the relay of TestRelayOverVeth
+			Subnet: netip.MustParsePrefix("10.200.0.0/24"),
+			Router: netip.MustParseAddr("10.200.0.1"),
+			Ranges: []Range{{netip.MustParseAddr("10.200.0.100"), netip.MustParseAddr("10.200.0.110")}},
+		}},
+		TFTPAddr: "10.199.0.1:69",
+		TFTPRoot: dirs.TFTPRoot,
+		HTTPAddr: "10.199.0.1:8080",
+		BootDir:  dirs.BootDir,
+		Kernel:   "vmlinuz",
+		Initrd:   "initramfs.img",
+		Cmdline:  "console=ttyS0",
 
 		AnswerRouterSolicitations: true,
 	}

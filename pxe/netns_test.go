@@ -29,12 +29,9 @@ import (
 // and iPXE would. Nothing touches the host's interfaces; the namespaces go
 // away when the test ends.
 func TestServerOverVeth(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("TestServerOverVeth must run as root: it creates network namespaces and a veth pair")
-	}
+	mustBeRoot(t)
 	lab := newVethLab(t)
-	cfg := testConfig(t)
-	dirs := labDirs{TFTPRoot: cfg.TFTPRoot, BootDir: cfg.BootDir}
+	dirs := newLabDirs(t)
 	plantEscapes(t, dirs.BootDir)
 	server := lab.startServer(t, dirs)
 	server.waitUntilServing(t)
@@ -45,13 +42,7 @@ func TestServerOverVeth(t *testing.T) {
 	defer cancel()
 
 	// DHCP, after junk the server must survive.
-	var raw net.PacketConn
-	if err := lab.inClient(func() (err error) {
-		raw, err = nclient4.NewRawUDPConn(lab.clientIface, dhcpv4.ClientPort)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	raw := lab.rawClientConn(t, lab.clientIface)
 	validDiscover := message(t, dhcpv4.MessageTypeDiscover, mac.String()).ToBytes()
 	bootReply := bytes.Clone(validDiscover)
 	bootReply[0] = byte(dhcpv4.OpcodeBootReply)
@@ -134,6 +125,38 @@ func TestServerOverVeth(t *testing.T) {
 		ra.Drops["bad-hop-limit"] != 1 || ra.Drops["rate-limited"] != 1 {
 		t.Errorf("RA stats %+v, want 3 solicitations, 1 advertisement, 1 drop each for bad-hop-limit and rate-limited", ra)
 	}
+}
+
+// mustBeRoot fails t unless it runs as root, as the labs need to create
+// network namespaces and veth pairs. Never a skip: a skipped lab test
+// proves nothing and looks like a pass.
+func mustBeRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("%s must run as root: it creates network namespaces and veth pairs", t.Name())
+	}
+}
+
+// newLabDirs is a TFTP root and a boot directory for a lab server.
+func newLabDirs(t *testing.T) labDirs {
+	cfg := testConfig(t)
+	return labDirs{TFTPRoot: cfg.TFTPRoot, BootDir: cfg.BootDir}
+}
+
+// rawClientConn is a DHCP client's socket on iface in the client
+// namespace: it sends and receives whole frames, as firmware does, so it
+// needs no address. It closes when the test ends.
+func (lab *vethLab) rawClientConn(t *testing.T, iface string) net.PacketConn {
+	t.Helper()
+	var raw net.PacketConn
+	if err := lab.inClient(func() (err error) {
+		raw, err = nclient4.NewRawUDPConn(iface, dhcpv4.ClientPort)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }
 
 // vethLab is two network namespaces joined by a veth pair: the server's end
