@@ -28,6 +28,9 @@ type Config struct {
 	Cores      int    // task slots
 	Memory     uint64 // bytes
 	WorkDir    string // task workspaces are created under it
+	// SetClock moves the node's clock by the given offset, to the
+	// dispatcher's time; nil: the agent leaves the clock alone.
+	SetClock func(offset time.Duration) error
 	// Cgroups gives each task a cgroup of its own; nil: a process group only.
 	Cgroups *taskCgroups
 	// Reboot restarts the node when the dispatcher says so.
@@ -107,10 +110,12 @@ func (a *Agent) session(ctx context.Context) error {
 	defer stop()
 	pc := protocol.NewConn(nc)
 
+	sent := time.Now()
 	welcome, err := a.handshake(nc, pc)
 	if err != nil {
 		return err
 	}
+	a.syncClock(sent, time.Now(), welcome.ServerTime)
 	a.log.Info("registered with dispatcher", "dispatcher", a.cfg.Dispatcher, "node", welcome.Node, "heartbeat", welcome.Heartbeat.Std())
 
 	if err := a.attach(pc); err != nil {

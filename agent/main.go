@@ -82,7 +82,7 @@ func runOnNode() int {
 		Dispatcher: dispatcher, Token: boot["ramfarm.token"], MAC: lease.MAC.String(),
 		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(),
 		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: nodeWorkspaces,
-		Cgroups: cgroups, Reboot: sysinit.Reboot, Logger: log,
+		Cgroups: cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Logger: log,
 	})
 	return exitCode(a.Run(ctx))
 }

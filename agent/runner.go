@@ -27,8 +27,9 @@ type runner struct {
 // the end of the task kills everything it started, and nothing it does
 // (a fork bomb, eating all memory) can take the agent down with it.
 func (r runner) run(ctx context.Context, t *protocol.Task, lim Limits) *protocol.Result {
-	res := &protocol.Result{TaskRef: t.TaskRef, ExitCode: -1, Started: time.Now().UTC()}
-	defer func() { res.Duration = protocol.Duration(time.Since(res.Started)) }()
+	start := time.Now() // monotonic: the duration survives a clock step
+	res := &protocol.Result{TaskRef: t.TaskRef, ExitCode: -1, Started: start.UTC()}
+	defer func() { res.Duration = protocol.Duration(time.Since(start)) }()
 
 	dir, err := os.MkdirTemp(r.workDir, fmt.Sprintf("task-%d-%d-", t.ID, t.Attempt))
 	if err != nil {
