@@ -36,12 +36,12 @@ const dhcpWorkers = 32
 // would make it assume the destination on that link. Every reply comes from
 // ServerIP, the address clients know as the server identifier.
 type dhcpSocket struct {
-	conn       *ipv4.PacketConn
-	ifIndex    int // Config.Interface
-	serverIP   net.IP
-	neighbours *neighbourTable
-	log        *slog.Logger
-	noNeighbor sync.Once // warns once that replies to new clients fall back to broadcast
+	conn             *ipv4.PacketConn
+	ifIndex          int // Config.Interface
+	serverIP         net.IP
+	neighbours       *neighbourTable
+	log              *slog.Logger
+	neighbourWarning sync.Once // warns once that replies to new clients fall back to broadcast
 }
 
 // listenDHCP opens the DHCP socket for iface and serverIP.
@@ -156,7 +156,7 @@ func (s *dhcpSocket) send(out *reply, ifIndex int) {
 	switch out.how {
 	case toHardwareAddress:
 		if err := s.neighbours.add(ifIndex, to.Addr(), out.msg.ClientHWAddr); err != nil {
-			s.noNeighbor.Do(func() {
+			s.neighbourWarning.Do(func() {
 				s.log.Warn("cannot add neighbour entries: replies to clients without an address are broadcast",
 					"err", err)
 			})

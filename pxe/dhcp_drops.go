@@ -56,7 +56,7 @@ func (r dropReason) String() string { return dropReasonNames[r] }
 // segment, or on the host's other links.
 func (r dropReason) level() slog.Level {
 	switch r {
-	case dropUnsupportedType, dropOtherServer, dropUnknownLease, dropWrongInterface:
+	case dropUnsupportedType, dropOtherServer, dropUnknownLease, dropWrongInterface, dropForeignAddress:
 		return slog.LevelDebug
 	case dropLeaseStore:
 		return slog.LevelError

@@ -14,7 +14,7 @@ import (
 func (h *dhcpHandler) discover(req *request, n *network, now time.Time) (*dhcpv4.DHCPv4, *drop) {
 	addr, err := h.leases.offer(string(req.mac), n, req.requestedIP, now)
 	if err != nil {
-		return nil, dropf(dropRangeExhausted, "%v in %v for %v", err, n.prefix, req.mac)
+		return nil, dropf(dropRangeExhausted, "%v (%v) for %v", err, n.prefix, req.mac)
 	}
 	h.stats.offers.Add(1)
 	h.log.Debug("DHCP offer", "mac", req.mac.String(), "addr", addr)
