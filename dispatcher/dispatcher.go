@@ -72,6 +72,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		d.log.Info("resuming pending tasks", "count", len(pending))
 	}
 	if cfg.PXE != nil {
+		d.cfg.PXE.Leases = dhcpLeases{st}
 		// Nodes learn where the dispatcher is, and the secret that lets them
 		// in, from their kernel command line.
 		d.cfg.PXE.Cmdline = fmt.Sprintf("%s ramfarm.dispatcher=%s ramfarm.token=%s", cfg.PXE.Cmdline, cfg.AgentAddr, token)

@@ -52,23 +52,41 @@ func TestConfigFileErrorsNameTheLine(t *testing.T) {
 	}
 }
 
-func TestDHCPRange(t *testing.T) {
+func TestDHCPRanges(t *testing.T) {
 	subnet := netip.MustParsePrefix("10.77.0.1/24")
-	first, last, err := parseRange("", subnet)
-	if err != nil || first.String() != "10.77.0.128" || last.String() != "10.77.0.254" {
-		t.Fatalf("default range %v-%v %v; want the upper half 10.77.0.128-10.77.0.254", first, last, err)
+	r, err := parseRanges("", subnet)
+	if err != nil || len(r) != 1 || r[0].String() != "10.77.0.128-10.77.0.254" {
+		t.Fatalf("default ranges %v %v; want the upper half 10.77.0.128-10.77.0.254", r, err)
 	}
-	first, last, err = parseRange("10.77.0.100 - 10.77.0.150", subnet)
-	if err != nil || first.String() != "10.77.0.100" || last.String() != "10.77.0.150" {
-		t.Fatalf("explicit range %v-%v %v", first, last, err)
+	r, err = parseRanges("10.77.0.100 - 10.77.0.150,10.77.0.200-10.77.0.210", subnet)
+	if err != nil || len(r) != 2 || r[0].String() != "10.77.0.100-10.77.0.150" || r[1].String() != "10.77.0.200-10.77.0.210" {
+		t.Fatalf("explicit ranges %v %v", r, err)
 	}
-	for _, bad := range []string{"10.77.0.100", "a-b", "10.77.0.1-"} {
-		if _, _, err := parseRange(bad, subnet); err == nil {
+	for _, bad := range []string{"10.77.0.100", "a-b", "10.77.0.1-", "10.77.0.1-10.77.0.2,"} {
+		if _, err := parseRanges(bad, subnet); err == nil {
 			t.Errorf("range %q accepted", bad)
 		}
 	}
-	if _, _, err := parseRange("", netip.MustParsePrefix("10.0.0.1/30")); err == nil {
+	if _, err := parseRanges("", netip.MustParsePrefix("10.0.0.1/30")); err == nil {
 		t.Error("a /30 has no room for a default range, yet one was picked")
+	}
+}
+
+func TestReserveFlag(t *testing.T) {
+	var r reservationFlag
+	if err := r.Set("52:54:00:12:34:56=10.77.0.50,node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Set("52:54:00:12:34:57=10.77.0.51"); err != nil {
+		t.Fatal(err)
+	}
+	if len(r) != 2 || r[0].IP.String() != "10.77.0.50" || r[0].Hostname != "node-a" || r[1].Hostname != "" || r[1].MAC.String() != "52:54:00:12:34:57" {
+		t.Fatalf("reservations %+v", r)
+	}
+	for _, bad := range []string{"52:54:00:12:34:56", "nope=10.77.0.1", "52:54:00:12:34:56=ten"} {
+		if err := r.Set(bad); err == nil {
+			t.Errorf("--reserve %q accepted", bad)
+		}
 	}
 }
 

@@ -47,7 +47,9 @@ Flags:
 	configFile := fs.String("config", "", "read flag values from this `file`")
 	iface := fs.String("interface", "", "network `interface` to boot nodes on (DHCP, TFTP and HTTP listen there)")
 	address := fs.String("address", "", "dispatcher's address on --interface as `ip/prefix` (default: the interface's first IPv4 address)")
-	dhcpRange := fs.String("dhcp-range", "", "addresses handed to nodes, `first-last` (default: the upper half of the subnet)")
+	dhcpRange := fs.String("dhcp-range", "", "addresses handed to nodes, `first-last[,first-last...]` (default: the upper half of the subnet)")
+	var reservations reservationFlag
+	fs.Var(&reservations, "reserve", "give a node a fixed address: `MAC=IP[,hostname]` (repeatable; in a config file, one reserve line each)")
 	router := fs.String("router", "", "default gateway `ip` handed to nodes (default: none)")
 	leaseTime := fs.Duration("lease-time", time.Hour, "DHCP lease time")
 	bootDir := fs.String("boot-dir", "images", "`directory` with the node kernel and initramfs (see `make image`)")
@@ -92,13 +94,13 @@ Flags:
 		if err != nil {
 			return err
 		}
-		first, last, err := parseRange(*dhcpRange, prefix)
+		ranges, err := parseRanges(*dhcpRange, prefix)
 		if err != nil {
 			return err
 		}
 		p := &pxe.Config{
 			Interface: *iface, ServerIP: prefix.Addr(), Subnet: prefix.Masked(),
-			RangeStart: first, RangeEnd: last, LeaseTime: *leaseTime,
+			Ranges: ranges, Reservations: reservations, LeaseTime: *leaseTime,
 			TFTPAddr: netip.AddrPortFrom(prefix.Addr(), uint16(*tftpPort)).String(), TFTPRoot: *ipxeDir,
 			HTTPAddr: netip.AddrPortFrom(prefix.Addr(), uint16(*httpPort)).String(),
 			BootDir:  *bootDir, Kernel: *kernel, Initrd: *initrd, Cmdline: *cmdline,
@@ -182,18 +184,41 @@ func interfaceAddress(name, explicit string) (netip.Prefix, error) {
 	return netip.Prefix{}, fmt.Errorf("interface %s has no IPv4 address: give it one or pass --address", name)
 }
 
-// parseRange parses "first-last", or picks the upper half of the subnet.
-func parseRange(s string, subnet netip.Prefix) (first, last netip.Addr, err error) {
+// parseRanges parses "first-last[,first-last...]", or picks the upper half
+// of the subnet.
+func parseRanges(s string, subnet netip.Prefix) ([]pxe.Range, error) {
 	if s == "" {
-		return upperHalf(subnet)
+		first, last, err := upperHalf(subnet)
+		return []pxe.Range{{Start: first, End: last}}, err
 	}
-	a, b, ok := strings.Cut(s, "-")
-	first, err1 := netip.ParseAddr(strings.TrimSpace(a))
-	last, err2 := netip.ParseAddr(strings.TrimSpace(b))
+	var out []pxe.Range
+	for _, part := range strings.Split(s, ",") {
+		a, b, ok := strings.Cut(part, "-")
+		first, err1 := netip.ParseAddr(strings.TrimSpace(a))
+		last, err2 := netip.ParseAddr(strings.TrimSpace(b))
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("--dhcp-range %q: want first-last, like 10.77.0.100-10.77.0.200", part)
+		}
+		out = append(out, pxe.Range{Start: first, End: last})
+	}
+	return out, nil
+}
+
+// reservationFlag collects --reserve MAC=IP[,hostname] values.
+type reservationFlag []pxe.Reservation
+
+func (r *reservationFlag) String() string { return fmt.Sprint(len(*r), " reservations") }
+
+func (r *reservationFlag) Set(v string) error {
+	mac, rest, ok := strings.Cut(v, "=")
+	ip, host, _ := strings.Cut(rest, ",")
+	hw, err1 := net.ParseMAC(strings.TrimSpace(mac))
+	addr, err2 := netip.ParseAddr(strings.TrimSpace(ip))
 	if !ok || err1 != nil || err2 != nil {
-		return first, last, fmt.Errorf("--dhcp-range %q: want first-last, like 10.77.0.100-10.77.0.200", s)
+		return fmt.Errorf("want MAC=IP[,hostname], like 52:54:00:12:34:56=10.77.0.50,node-a")
 	}
-	return first, last, nil
+	*r = append(*r, pxe.Reservation{MAC: hw, IP: addr, Hostname: strings.TrimSpace(host)})
+	return nil
 }
 
 func upperHalf(p netip.Prefix) (netip.Addr, netip.Addr, error) {

@@ -23,6 +23,8 @@ var (
 	bucketNodes   = []byte("nodes")   // mac -> Node
 )
 
+var buckets = [][]byte{bucketTasks, bucketPending, bucketResults, bucketNodes, bucketLeases}
+
 // ErrNoTask is returned for an id that was never submitted.
 var ErrNoTask = errors.New("no such task")
 
@@ -39,7 +41,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketTasks, bucketPending, bucketResults, bucketNodes} {
+		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -131,3 +131,41 @@ func TestConcurrentRegistrationsGetDistinctStableNames(t *testing.T) {
 		t.Fatalf("%d node records, want %d", len(nodes), n)
 	}
 }
+
+func TestLeasesSurviveReopen(t *testing.T) {
+	s, path := openTemp(t)
+	exp := time.Date(2026, 11, 21, 13, 0, 0, 0, time.UTC)
+	for _, l := range []Lease{
+		{MAC: "52:54:00:00:00:01", IP: "10.77.0.100", Hostname: "n1", Expiry: exp},
+		{MAC: "52:54:00:00:00:02", IP: "10.77.0.101", Expiry: exp},
+		{MAC: "52:54:00:00:00:01", IP: "10.77.0.102", Expiry: exp}, // replaces the first
+		{MAC: "ff:ff:0a:4d:00:67", IP: "10.77.0.103", Expiry: exp, Declined: true},
+	} {
+		if err := s.SaveLease(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteLease("52:54:00:00:00:02"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveLease(Lease{MAC: "not-a-mac"}); err == nil {
+		t.Fatal("a lease with a bad MAC was stored")
+	}
+	s.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	leases, err := s.Leases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Lease{}
+	for _, l := range leases {
+		got[l.MAC] = l
+	}
+	if len(got) != 2 || got["52:54:00:00:00:01"].IP != "10.77.0.102" || !got["ff:ff:0a:4d:00:67"].Declined || !got["52:54:00:00:00:01"].Expiry.Equal(exp) {
+		t.Fatalf("leases after reopen: %+v", leases)
+	}
+}
