@@ -62,6 +62,7 @@ func runOnNode() int {
 		return 1
 	}
 	log.Info("network up", "interface", lease.Interface, "addr", lease.Addr, "hostname", lease.Hostname)
+	go netconf.Maintain(ctx, lease, log)
 
 	dispatcher := boot["ramfarm.dispatcher"]
 	if dispatcher == "" {

@@ -28,16 +28,28 @@ func listNICs() ([]nic, error) {
 	}
 	nics := make([]nic, 0, len(links))
 	for _, link := range links {
-		a := link.Attrs()
-		nics = append(nics, nic{
-			name:     a.Name,
-			index:    a.Index,
-			mac:      a.HardwareAddr,
-			ethernet: a.EncapType == "ether" && len(a.HardwareAddr) == 6,
-			link:     link,
-		})
+		nics = append(nics, nicOf(link))
 	}
 	return nics, nil
+}
+
+func nicNamed(name string) (nic, error) {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return nic{}, err
+	}
+	return nicOf(link), nil
+}
+
+func nicOf(link netlink.Link) nic {
+	a := link.Attrs()
+	return nic{
+		name:     a.Name,
+		index:    a.Index,
+		mac:      a.HardwareAddr,
+		ethernet: a.EncapType == "ether" && len(a.HardwareAddr) == 6,
+		link:     link,
+	}
 }
 
 // candidates returns the NICs to try, in order: only the one with the

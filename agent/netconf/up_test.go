@@ -103,7 +103,7 @@ func inNamespace(t *testing.T, name string, fn func()) {
 func serveDHCP(t *testing.T, n testNet) {
 	inNamespace(t, n.server, func() {
 		srv, err := server4.NewServer("dhcp0", nil, func(conn net.PacketConn, _ net.Addr, m *dhcpv4.DHCPv4) {
-			reply, err := replyTo(m)
+			reply, err := replyTo(m, 3600)
 			if err != nil {
 				t.Errorf("DHCP server: %v", err)
 				return
@@ -121,12 +121,15 @@ func serveDHCP(t *testing.T, n testNet) {
 	})
 }
 
-func replyTo(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+// replyTo answers m as a server leasing offeredIP for leaseTime seconds.
+func replyTo(m *dhcpv4.DHCPv4, leaseTime uint32) (*dhcpv4.DHCPv4, error) {
 	reply := dhcpv4.MessageTypeOffer
 	switch {
 	case m.MessageType() == dhcpv4.MessageTypeDiscover:
 	case m.MessageType() == dhcpv4.MessageTypeRequest &&
 		m.RequestedIPAddress().Equal(offeredIP) && m.ServerIdentifier().Equal(serverIP):
+		reply = dhcpv4.MessageTypeAck
+	case m.MessageType() == dhcpv4.MessageTypeRequest && m.ClientIPAddr.Equal(offeredIP): // renewing
 		reply = dhcpv4.MessageTypeAck
 	case m.MessageType() == dhcpv4.MessageTypeRequest:
 		reply = dhcpv4.MessageTypeNak
@@ -141,7 +144,7 @@ func replyTo(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 		dhcpv4.WithOption(dhcpv4.OptRouter(serverIP)),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(serverIP)),
 		dhcpv4.WithOption(dhcpv4.OptHostName(nodeHostname)),
-		dhcpv4.WithLeaseTime(3600))
+		dhcpv4.WithLeaseTime(leaseTime))
 }
 
 func TestUp(t *testing.T) {
