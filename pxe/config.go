@@ -33,11 +33,6 @@ type Config struct {
 	// RelaySubnets are served through relay agents; see RelaySubnet.
 	RelaySubnets []RelaySubnet
 
-	// Deprecated: use Ranges. Validate moves a range given here into
-	// Ranges (and clears these two), so that callers written before
-	// Ranges existed keep working until they switch.
-	RangeStart, RangeEnd netip.Addr
-
 	LeaseTime time.Duration // option 51 (default 1h); T1/T2 (options 58/59) are 50% and 87.5% of it
 
 	// Leases keeps leases across restarts; nil keeps them in memory only,
@@ -88,7 +83,6 @@ func (c *Config) Validate() error {
 		c.Logger = slog.Default()
 	}
 	c.Subnet = c.Subnet.Masked()
-	c.foldDeprecatedRange()
 
 	var p problems
 	check := p.check

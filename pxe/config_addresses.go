@@ -43,17 +43,6 @@ type RelaySubnet struct {
 	Ranges []Range
 }
 
-// foldDeprecatedRange moves RangeStart/RangeEnd into Ranges. Both are
-// cleared, so that validating twice does not add the range twice.
-func (c *Config) foldDeprecatedRange() {
-	if !c.RangeStart.IsValid() && !c.RangeEnd.IsValid() {
-		return
-	}
-	// Clipped: appending must not write into the caller's array.
-	c.Ranges = append(slices.Clip(c.Ranges), Range{c.RangeStart, c.RangeEnd})
-	c.RangeStart, c.RangeEnd = netip.Addr{}, netip.Addr{}
-}
-
 // checkAddressPlan checks the ranges, relay subnets and reservations.
 func (c *Config) checkAddressPlan(p *problems) {
 	check := p.check

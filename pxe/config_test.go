@@ -3,7 +3,6 @@ package pxe
 import (
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +47,6 @@ func TestValidateRejects(t *testing.T) {
 		{"range includes router", func(c *Config) { c.Router = ip("10.77.0.150") }, "includes Router"},
 		{"ranges overlap", func(c *Config) { c.Ranges = append(c.Ranges, Range{ip("10.77.0.199"), ip("10.77.0.210")}) },
 			"Ranges[1] 10.77.0.199-10.77.0.210 overlaps [0]"},
-		{"half a deprecated range", func(c *Config) { c.RangeStart = ip("10.77.0.20") }, "end is not a host address"},
 		{"relay subnet overlaps Subnet", func(c *Config) { c.RelaySubnets = []RelaySubnet{relaySubnet("10.77.0.0/16")} },
 			"RelaySubnets[0]: Subnet 10.77.0.0/16 overlaps Subnet 10.77.0.0/24"},
 		{"relay subnets overlap", func(c *Config) {
@@ -137,21 +135,6 @@ func TestValidateAcceptsAFullAddressPlan(t *testing.T) {
 	}
 	if got := cfg.RelaySubnets[0].Subnet; got != relayed.Masked() {
 		t.Errorf("relay subnet %v, want it masked to %v", got, relayed.Masked())
-	}
-}
-
-func TestValidateFoldsTheDeprecatedRangeIntoRanges(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Ranges = nil
-	cfg.RangeStart, cfg.RangeEnd = netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.110")
-	for range 2 { // validating again adds nothing
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := []Range{{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.110")}}
-	if !slices.Equal(cfg.Ranges, want) || cfg.RangeStart.IsValid() || cfg.RangeEnd.IsValid() {
-		t.Errorf("Ranges %v, RangeStart %v, RangeEnd %v; want %v and both cleared", cfg.Ranges, cfg.RangeStart, cfg.RangeEnd, want)
 	}
 }
 
