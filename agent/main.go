@@ -55,7 +55,9 @@ func runOnNode() int {
 		}
 		log.Info("drivers loaded", "modules", strings.Join(loaded, ","))
 	}
-	ctx := context.Background()
+	// PID 1 stops the agent with SIGTERM when the node shuts down.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
 	lease, err := netconf.Up(ctx, boot["BOOTIF"], log)
 	if err != nil {
 		log.Error("network", "err", err)

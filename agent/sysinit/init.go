@@ -1,6 +1,8 @@
 // Package sysinit does what PID 1 must do on a diskless ramfarm node: mount
 // the kernel filesystems, bring up lo, keep the agent running and reap
-// orphans. It also reboots and powers the node off.
+// orphans. It also reboots and powers the node off, on request or on a
+// signal to PID 1 (SIGINT from ctrl-alt-del or SIGTERM: reboot; SIGUSR2:
+// power off).
 package sysinit
 
 import (
@@ -50,6 +52,9 @@ func RunInit() {
 	if err := upLoopback(); err != nil {
 		log.Error("bringing up lo", "err", err)
 	}
+	if err := disableCtrlAltDel(); err != nil {
+		log.Warn("ctrl-alt-del still reboots without a sync", "err", err)
+	}
 	superviseAgent(log)
 }
 
@@ -61,11 +66,14 @@ func upLoopback() error {
 	return netlink.LinkSetUp(lo)
 }
 
-// superviseAgent starts the agent, restarts it after it ends, and reaps
-// every child of PID 1. It never returns.
+// superviseAgent starts the agent, restarts it after it ends, reaps every
+// child of PID 1 and shuts the node down on a shutdown signal. It never
+// returns.
 func superviseAgent(log *slog.Logger) {
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, unix.SIGCHLD)
+	shutdownRequest := make(chan os.Signal, 1)
+	signal.Notify(shutdownRequest, shutdownSignals...)
 	var (
 		agent   int // pid of the running agent, or 0
 		started time.Time
@@ -94,6 +102,8 @@ func superviseAgent(log *slog.Logger) {
 				agent = 0
 				restart.Reset(delay)
 			}
+		case sig := <-shutdownRequest:
+			shutdownNode(log, sig, agent, sigchld)
 		}
 	}
 }

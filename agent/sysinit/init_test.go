@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,6 +20,10 @@ import (
 // roleEnv makes the test binary play a part in a new PID namespace: PID 1
 // running RunInit, or PID 1 calling Reboot or PowerOff.
 const roleEnv = "SYSINIT_TEST_ROLE"
+
+// agentEnv says how the fake agent behaves: "" exits after a while, "stays"
+// runs until SIGTERM, "ignores" runs on despite SIGTERM.
+const agentEnv = "SYSINIT_TEST_AGENT"
 
 func TestMain(m *testing.M) {
 	if IsChild() {
@@ -54,8 +59,22 @@ func playRole(role string) {
 }
 
 // fakeAgent plays the agent: it reports what it sees, leaves an orphan for
-// PID 1 to reap, and exits with status 7 to be restarted.
+// PID 1 to reap, and exits with status 7 to be restarted; or, as agentEnv
+// says, waits for SIGTERM.
 func fakeAgent() {
+	switch os.Getenv(agentEnv) {
+	case "stays":
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		fmt.Println("agent up")
+		<-term
+		fmt.Println("agent stopping on SIGTERM")
+		os.Exit(0)
+	case "ignores":
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Println("agent up")
+		select {}
+	}
 	lo, err := net.InterfaceByName("lo")
 	fmt.Printf("agent ppid=%d lo_up=%v\n", os.Getppid(), err == nil && lo.Flags&net.FlagUp != 0)
 	// sh exits at once; the background sleep is reparented to PID 1.
@@ -69,11 +88,11 @@ func fakeAgent() {
 // startInNewNamespaces starts the test binary in the given role as PID 1
 // of new PID, mount, network, UTS and IPC namespaces. Its stdout and stderr
 // come back as lines.
-func startInNewNamespaces(t *testing.T, role string) (*exec.Cmd, <-chan string) {
+func startInNewNamespaces(t *testing.T, role string, env ...string) (*exec.Cmd, <-chan string) {
 	t.Helper()
 	requireRoot(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"="+role)
+	cmd.Env = append(append(os.Environ(), roleEnv+"="+role), env...)
 	cmd.Stdin = strings.NewReader("") // a pipe, not /dev/null: no console to attach
 	out, w, err := os.Pipe()
 	if err != nil {
@@ -178,6 +197,47 @@ func TestRebootAndPowerOffEndThePIDNamespace(t *testing.T) {
 			status, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 			if !ok || !status.Signaled() || status.Signal() != want {
 				t.Errorf("%s ended with %v, want death by %v", role, err, want)
+			}
+		})
+	}
+}
+
+// TestShutdownSignals sends PID 1 a shutdown signal and checks it stops
+// the agent, then reboots or powers off: in a PID namespace, reboot(2)
+// ends PID 1 with SIGHUP for a restart and SIGINT for a power-off.
+func TestShutdownSignals(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		signal syscall.Signal
+		agent  string
+		want   []string
+		death  syscall.Signal
+	}{
+		{"SIGTERM reboots", unix.SIGTERM, "stays", []string{"agent stopping on SIGTERM", "agent stopped"}, unix.SIGHUP},
+		{"ctrl-alt-del reboots", unix.SIGINT, "stays", []string{"agent stopping on SIGTERM", "agent stopped"}, unix.SIGHUP},
+		{"SIGUSR2 powers off", unix.SIGUSR2, "stays", []string{"agent stopping on SIGTERM", "agent stopped"}, unix.SIGINT},
+		{"an agent ignoring SIGTERM is killed after the grace period", unix.SIGTERM, "ignores", []string{"did not stop in time", "agent stopped"}, unix.SIGHUP},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd, lines := startInNewNamespaces(t, "init", agentEnv+"="+tt.agent)
+			var seen []string
+			for line := range lines {
+				seen = append(seen, line)
+				if line == "agent up" {
+					if err := cmd.Process.Signal(tt.signal); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			cmd.Wait()
+			log := strings.Join(seen, "\n")
+			for _, want := range append([]string{"shutting down"}, tt.want...) {
+				if !strings.Contains(log, want) {
+					t.Errorf("PID 1's log lacks %q", want)
+				}
+			}
+			if status, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !status.Signaled() || status.Signal() != tt.death {
+				t.Errorf("PID 1 ended with %v, want death by %v", cmd.ProcessState, tt.death)
 			}
 		})
 	}
