@@ -4,10 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/ramfarm/ramfarm/agent/internal/nstest"
 	"github.com/ramfarm/ramfarm/protocol"
 	"golang.org/x/sys/unix"
 )
@@ -15,7 +15,7 @@ import (
 func TestWorkspacesAreCapped(t *testing.T) {
 	requireRoot(t)
 	dir := filepath.Join(t.TempDir(), "tasks")
-	inPrivateMountNamespace(t, func() {
+	nstest.InPrivateMountNamespace(t, func() {
 		if err := mountWorkspaces(dir, "1m"); err != nil {
 			t.Fatalf("mountWorkspaces: %v", err)
 		}
@@ -41,26 +41,4 @@ func TestWorkspacesAreCapped(t *testing.T) {
 			t.Errorf("workspaces after a remount: %v, want none", entries)
 		}
 	})
-}
-
-// inPrivateMountNamespace runs fn on a thread of its own in a new mount
-// namespace, so that fn's mounts, and those of the tasks it starts, never
-// reach the host. The thread stays locked: Go ends it when fn returns.
-func inPrivateMountNamespace(t *testing.T, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			t.Errorf("unshare(CLONE_NEWNS): %v", err)
-			return
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			t.Errorf("making / private: %v", err)
-			return
-		}
-		fn()
-	}()
-	<-done
 }

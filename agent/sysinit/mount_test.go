@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ramfarm/ramfarm/agent/internal/nstest"
+
 	"golang.org/x/sys/unix"
 )
 
 func TestMountAllTwice(t *testing.T) {
 	requireRoot(t)
 	root := t.TempDir()
-	inPrivateMountNamespace(t, func() {
+	nstest.InPrivateMountNamespace(t, func() {
 		if err := mountAll(root); err != nil {
 			t.Errorf("first mountAll: %v", err)
 		}
