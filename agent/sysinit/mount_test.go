@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/ramfarm/ramfarm/agent/internal/nstest"
-
 	"golang.org/x/sys/unix"
 )
 
