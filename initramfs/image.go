@@ -4,7 +4,8 @@
 //
 // Build writes three files to the output directory:
 //
-//   - vmlinuz: the host's Debian kernel, copied as is.
+//   - vmlinuz: the kernel, copied as is: the host's Debian kernel, or the
+//     custom one `make kernel` builds (Config.Kernel).
 //   - ramfarm-node.cpio.gz: the root file system (see buildInitrd).
 //   - manifest.json: the two above with their sizes and sha256.
 //
@@ -17,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/u-root/uio/llog"
 )
@@ -36,9 +36,15 @@ type Config struct {
 	// RepoDir is the root of the ramfarm module: the agent is built with
 	// its go.mod.
 	RepoDir string
+	// Kernel is the kernel to boot: KernelDebian (the default, also when
+	// empty) or KernelCustom.
+	Kernel Kernel
 	// KernelRelease is the Debian kernel to boot, e.g. "6.1.0-56-amd64";
 	// empty means the newest one installed.
 	KernelRelease string
+	// CustomKernel is the custom kernel's bzImage; empty means
+	// RepoDir/images/vmlinuz-ramfarm, where `make kernel` puts it.
+	CustomKernel string
 	// Log receives mkuimage's progress; nil logs nothing.
 	Log *llog.Logger
 }
@@ -60,20 +66,17 @@ type Artifact struct {
 // Build builds the node image into cfg.OutDir. Each file is replaced
 // atomically, so a dispatcher serving the directory never sends half a file.
 func Build(cfg Config) (*Manifest, error) {
-	release, err := kernelRelease(hostBootDir, hostModulesRoot, cfg.KernelRelease)
+	chosen, err := chooseKernel(cfg)
 	if err != nil {
 		return nil, err
 	}
-	modules, err := selectModules(filepath.Join(hostModulesRoot, release), nodeModules)
-	if err != nil {
-		return nil, err
-	}
+	release, modules := chosen.release, chosen.modules
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, err
 	}
 
 	kernel, err := writeArtifact(cfg.OutDir, KernelName, func(w io.Writer) error {
-		return copyFile(w, filepath.Join(hostBootDir, "vmlinuz-"+release))
+		return copyFile(w, chosen.path)
 	})
 	if err != nil {
 		return nil, err

@@ -96,8 +96,7 @@ func baseArchive(release string, modules *moduleSelection) (*cpio.Archive, error
 	if err != nil {
 		return nil, err
 	}
-	moduleDir := path.Join("lib/modules", release)
-	return cpio.ArchiveFromRecords([]cpio.Record{
+	records := []cpio.Record{
 		// Mount points for the file systems the agent mounts.
 		cpio.Directory("dev", 0o755),
 		cpio.Directory("proc", 0o755),
@@ -110,9 +109,15 @@ func baseArchive(release string, modules *moduleSelection) (*cpio.Archive, error
 		cpio.CharDev("dev/console", 0o600, 5, 1),
 		cpio.CharDev("dev/null", 0o666, 1, 3),
 		cpio.StaticFile(imageInfoPath, string(info)+"\n", 0o644),
-		cpio.StaticFile(path.Join(moduleDir, "modules.dep"), string(modules.Dep), 0o644),
-		cpio.StaticFile(path.Join(moduleDir, "modules.alias"), string(modules.Alias), 0o644),
-	})
+	}
+	// A kernel with its drivers built in gets no module directory at all.
+	if len(modules.Paths) > 0 {
+		moduleDir := path.Join("lib/modules", release)
+		records = append(records,
+			cpio.StaticFile(path.Join(moduleDir, "modules.dep"), string(modules.Dep), 0o644),
+			cpio.StaticFile(path.Join(moduleDir, "modules.alias"), string(modules.Alias), 0o644))
+	}
+	return cpio.ArchiveFromRecords(records)
 }
 
 // moduleFiles maps the selected .ko files from the host's module tree to

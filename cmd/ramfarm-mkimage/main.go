@@ -18,11 +18,15 @@ const usage = `Usage: go run ./cmd/ramfarm-mkimage [flags]
 Builds the image a diskless ramfarm node boots into and runs from RAM, and
 writes it to the -out directory, which the dispatcher serves over PXE:
 
-  vmlinuz               the host's Debian kernel (/boot/vmlinuz-<release>)
+  vmlinuz               the kernel: with -kernel debian, the host's Debian
+                        kernel (/boot/vmlinuz-<release>); with -kernel
+                        custom, ramfarm's own (images/vmlinuz-ramfarm, built
+                        by "make kernel", every NIC driver built in)
   ramfarm-node.cpio.gz  the initramfs: our agent as /init (PID 1), busybox
-                        as /bin/sh and the usual tools for tasks, and the
-                        e1000/e1000e/virtio NIC modules with a modules.dep
-                        and modules.alias listing only them
+                        as /bin/sh and the usual tools for tasks, and, for
+                        the Debian kernel only, the e1000/e1000e/virtio NIC
+                        modules with a modules.dep and modules.alias listing
+                        only them
   manifest.json         kernel release, and size and sha256 of both files
 
 Run it from the repository root: the agent is compiled from this module's
@@ -38,6 +42,7 @@ func main() {
 	log.SetPrefix("ramfarm-mkimage: ")
 
 	cfg := initramfs.Config{Log: llog.New(slog.LevelInfo, log.Printf)}
+	kernel := flag.String("kernel", string(initramfs.KernelDebian), "`kind` of kernel to boot: debian (the host's linux-image-amd64, NIC drivers as modules) or custom (images/vmlinuz-ramfarm from make kernel, drivers built in)")
 	flag.StringVar(&cfg.OutDir, "out", "images", "directory to write the artifacts to")
 	flag.StringVar(&cfg.KernelRelease, "kernel-release", "", "Debian kernel release to use, e.g. 6.1.0-56-amd64 (default: newest in /boot with modules)")
 	flag.StringVar(&cfg.RepoDir, "repo", ".", "root of the ramfarm repository, whose go.mod builds the agent")
@@ -49,6 +54,10 @@ func main() {
 	if flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	var err error
+	if cfg.Kernel, err = initramfs.ParseKernel(*kernel); err != nil {
+		log.Fatal(err)
 	}
 
 	m, err := initramfs.Build(cfg)
