@@ -4,14 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
@@ -37,30 +32,12 @@ type CapacityResult struct {
 
 // Capacity runs the dispatcher alone under simulated nodes.
 func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
-	dir, err := os.MkdirTemp(cfg.WorkDir, "capacity-")
+	d, err := startLoopbackDispatcher(ctx, cfg.Ramfarm, cfg.WorkDir)
 	if err != nil {
 		return CapacityResult{}, err
 	}
-	addr, err := freeLoopbackPort()
-	if err != nil {
-		return CapacityResult{}, err
-	}
-	socket := filepath.Join(dir, "api.sock")
-	disp := exec.CommandContext(ctx, cfg.Ramfarm, "serve", "--no-pxe", "--agent-addr", addr,
-		"--state-dir", dir, "--api-socket", socket, "--metrics-addr", "", "--log-level", "error")
-	disp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := disp.Start(); err != nil {
-		return CapacityResult{}, err
-	}
-	defer func() { disp.Process.Kill(); disp.Wait() }()
-	c := api.NewClient(socket)
-	if err := waitAPI(ctx, c); err != nil {
-		return CapacityResult{}, err
-	}
-	token, err := os.ReadFile(filepath.Join(dir, "node-token"))
-	if err != nil {
-		return CapacityResult{}, err
-	}
+	defer d.stop()
+	c := d.client
 
 	// Queue everything first: the run measures hand-out and recording.
 	for left := cfg.Tasks; left > 0; {
@@ -89,7 +66,7 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			lat, err := simulateNode(ctx, addr, strings.TrimSpace(string(token)), i, cfg.Slots, func() {
+			lat, err := simulateNode(ctx, d.addr, d.token, i, cfg.Slots, func() {
 				if done.Add(1) == int64(cfg.Tasks) {
 					once.Do(func() { close(allDone) })
 				}
@@ -181,27 +158,4 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 		return 0
 	}
 	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
-}
-
-func freeLoopbackPort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func waitAPI(ctx context.Context, c *api.Client) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, err := c.Nodes(ctx)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("dispatcher API not up: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -6,13 +6,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
@@ -38,31 +35,11 @@ type HeartbeatResult struct {
 // Heartbeats connects cfg.Nodes simulated nodes to a fresh dispatcher, lets
 // them heartbeat, and measures the dispatcher process's CPU time and RSS.
 func Heartbeats(ctx context.Context, cfg HeartbeatConfig) (HeartbeatResult, error) {
-	dir, err := os.MkdirTemp(cfg.WorkDir, "heartbeats-")
+	d, err := startLoopbackDispatcher(ctx, cfg.Ramfarm, cfg.WorkDir, "--heartbeat", cfg.Interval.String())
 	if err != nil {
 		return HeartbeatResult{}, err
 	}
-	addr, err := freeLoopbackPort()
-	if err != nil {
-		return HeartbeatResult{}, err
-	}
-	socket := filepath.Join(dir, "api.sock")
-	disp := exec.CommandContext(ctx, cfg.Ramfarm, "serve", "--no-pxe", "--agent-addr", addr,
-		"--state-dir", dir, "--api-socket", socket, "--metrics-addr", "", "--log-level", "error",
-		"--heartbeat", cfg.Interval.String())
-	disp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := disp.Start(); err != nil {
-		return HeartbeatResult{}, err
-	}
-	defer func() { disp.Process.Kill(); disp.Wait() }()
-	c := api.NewClient(socket)
-	if err := waitAPI(ctx, c); err != nil {
-		return HeartbeatResult{}, err
-	}
-	token, err := os.ReadFile(filepath.Join(dir, "node-token"))
-	if err != nil {
-		return HeartbeatResult{}, err
-	}
+	defer d.stop()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -72,7 +49,7 @@ func Heartbeats(ctx context.Context, cfg HeartbeatConfig) (HeartbeatResult, erro
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := heartbeatNode(ctx, addr, strings.TrimSpace(string(token)), i, cfg.Interval, &joined); err != nil && ctx.Err() == nil {
+			if err := heartbeatNode(ctx, d.addr, d.token, i, cfg.Interval, &joined); err != nil && ctx.Err() == nil {
 				failed.Add(1)
 			}
 		}(i)
@@ -90,22 +67,22 @@ func Heartbeats(ctx context.Context, cfg HeartbeatConfig) (HeartbeatResult, erro
 	}
 
 	time.Sleep(2 * cfg.Interval) // settle after the registration storm
-	cpu0, err := cpuTime(disp.Process.Pid)
+	cpu0, err := cpuTime(d.pid())
 	if err != nil {
 		return HeartbeatResult{}, err
 	}
 	t0 := time.Now()
 	time.Sleep(cfg.Measure)
-	cpu1, err := cpuTime(disp.Process.Pid)
+	cpu1, err := cpuTime(d.pid())
 	if err != nil {
 		return HeartbeatResult{}, err
 	}
 	wall := time.Since(t0)
-	rss, err := rssBytes(disp.Process.Pid)
+	rss, err := rssBytes(d.pid())
 	if err != nil {
 		return HeartbeatResult{}, err
 	}
-	nodes, err := c.Nodes(ctx)
+	nodes, err := d.client.Nodes(ctx)
 	if err != nil {
 		return HeartbeatResult{}, err
 	}

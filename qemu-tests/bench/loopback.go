@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ramfarm/ramfarm/dispatcher/api"
+)
+
+// loopbackDispatcher is a dispatcher without boot services, serving agents
+// on a loopback port: the setup of the dispatcher-only benchmarks.
+type loopbackDispatcher struct {
+	cmd    *exec.Cmd
+	addr   string // agent address
+	token  string // node enrollment token
+	client *api.Client
+}
+
+// startLoopbackDispatcher starts `ramfarm serve --no-pxe` with its state in
+// a new directory under workDir; extra flags are appended. Stop it with stop.
+func startLoopbackDispatcher(ctx context.Context, bin, workDir string, extra ...string) (*loopbackDispatcher, error) {
+	dir, err := os.MkdirTemp(workDir, "dispatcher-")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	socket := filepath.Join(dir, "api.sock")
+	args := append([]string{"serve", "--no-pxe", "--agent-addr", addr, "--state-dir", dir,
+		"--api-socket", socket, "--metrics-addr", "", "--log-level", "error"}, extra...)
+	d := &loopbackDispatcher{cmd: exec.CommandContext(ctx, bin, args...), addr: addr, client: api.NewClient(socket)}
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := d.cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := waitAPI(ctx, d.client); err != nil {
+		d.stop()
+		return nil, err
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "node-token"))
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	d.token = strings.TrimSpace(string(token))
+	return d, nil
+}
+
+func (d *loopbackDispatcher) pid() int { return d.cmd.Process.Pid }
+
+func (d *loopbackDispatcher) stop() {
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+}
+
+func freeLoopbackPort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitAPI(ctx context.Context, c *api.Client) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := c.Nodes(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("dispatcher API not up: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
