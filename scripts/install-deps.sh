@@ -12,7 +12,10 @@ set -euo pipefail
 #   iproute2         network namespaces, bridges and taps for the tests and the demo
 #   kmod             modinfo/modprobe tooling used when inspecting kernel modules
 #   procps           sysctl, which the boot-service tests run inside their namespaces
-packages=(qemu-system-x86 ipxe-qemu ipxe linux-image-amd64 busybox-static iproute2 kmod procps)
+#   linux-source-6.1 build-essential bc bison flex libelf-dev
+#                    the custom node kernel (make kernel, kernel-config/build.sh)
+packages=(qemu-system-x86 ipxe-qemu ipxe linux-image-amd64 busybox-static iproute2 kmod procps
+	linux-source-6.1 build-essential bc bison flex libelf-dev)
 
 # With "bench", also the peers and load generators the benchmarks compare with:
 #   kea-admin        perfdhcp, the DHCP load generator
