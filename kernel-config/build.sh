@@ -48,7 +48,7 @@ die() {
 
 [[ -r $tarball ]] || die "no kernel source at $tarball (apt-get install linux-source-6.1)"
 missing=()
-for tool in gcc make bc bison flex xz perl; do
+for tool in gcc make bc bison flex xz; do
 	command -v "$tool" >/dev/null || missing+=("$tool")
 done
 # objtool, which x86-64 always builds, links against libelf.
