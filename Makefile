@@ -23,8 +23,10 @@ build: deps
 	$(GO) build -o $(BIN)/ramfarm-agent ./cmd/ramfarm-agent
 
 # The node image: images/vmlinuz and images/ramfarm-node.cpio.gz (see images/README.md).
+# KERNEL=custom boots the kernel from `make kernel` instead of Debian's.
+KERNEL ?= debian
 image: deps
-	$(GO) run ./cmd/ramfarm-mkimage -out $(IMAGES)
+	$(GO) run ./cmd/ramfarm-mkimage -kernel $(KERNEL) -out $(IMAGES)
 
 # The custom node kernel: images/vmlinuz-ramfarm from Debian's linux-source,
 # tinyconfig + kernel-config/ramfarm.config. About 5 min the first time on 2
@@ -66,4 +68,4 @@ fuzz:
 	$(GO) test ./pxe -run '^$$' -fuzz FuzzDHCPHandler -fuzztime 30s
 
 clean:
-	rm -rf $(BIN) $(IMAGES)/*.gz $(IMAGES)/vmlinuz $(IMAGES)/manifest.json
+	rm -rf $(BIN) $(IMAGES)/*.gz $(IMAGES)/vmlinuz $(IMAGES)/vmlinuz-ramfarm $(IMAGES)/manifest.json
