@@ -24,7 +24,6 @@ type node struct {
 type lease struct {
 	node    *node
 	attempt int
-	bootID  string // the boot of the node that runs it
 }
 
 // register admits an agent that said Hello, or re-admits a known node. It
@@ -70,19 +69,19 @@ func (d *Dispatcher) register(c *agentConn, h *protocol.Hello) (string, error) {
 		// A new boot runs none of the old boot's tasks: out they go again.
 		d.dispatchLocked()
 	}
-	d.adopt(n, h.BootID, h.Running)
+	d.adopt(n, h.Running)
 	return name, nil
 }
 
 // adopt leases to n the tasks its agent says it is running, unless they are
 // finished or running elsewhere. This is how a restarted dispatcher learns
 // what its nodes were doing.
-func (d *Dispatcher) adopt(n *node, bootID string, running []protocol.TaskRef) {
+func (d *Dispatcher) adopt(n *node, running []protocol.TaskRef) {
 	for _, r := range running {
 		if _, leased := d.leases[r.ID]; leased || !d.ring.Queued(r.ID) {
 			continue
 		}
-		d.lease(n, r.ID, r.Attempt, bootID)
+		d.lease(n, r.ID, r.Attempt)
 	}
 }
 

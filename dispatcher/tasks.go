@@ -62,7 +62,7 @@ func (d *Dispatcher) dispatchLocked() {
 			continue
 		}
 		d.tries[id]++
-		l := d.lease(n, id, d.tries[id], n.info.BootID)
+		l := d.lease(n, id, d.tries[id])
 		n.credits--
 		n.conn.send(&protocol.Task{
 			TaskRef: protocol.TaskRef{ID: id, Attempt: l.attempt},
@@ -89,8 +89,8 @@ func (d *Dispatcher) isLeased(id uint64) bool {
 	return ok
 }
 
-func (d *Dispatcher) lease(n *node, id uint64, attempt int, bootID string) *lease {
-	l := &lease{node: n, attempt: attempt, bootID: bootID}
+func (d *Dispatcher) lease(n *node, id uint64, attempt int) *lease {
+	l := &lease{node: n, attempt: attempt}
 	d.leases[id] = l
 	n.leases[id] = l
 	if attempt > d.tries[id] {

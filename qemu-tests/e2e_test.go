@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/dispatcher/console"
 	"github.com/ramfarm/ramfarm/qemu-tests/cluster"
 	"github.com/ramfarm/ramfarm/qemu-tests/vm"
 )
@@ -191,26 +192,13 @@ func logHasLine(log string, words ...string) bool {
 	return false
 }
 
+// waitTasks waits, at most limit, until every task in ids has a result.
 func waitTasks(ctx context.Context, c *cluster.Cluster, ids []uint64, limit time.Duration) ([]api.Task, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	done := make([]api.Task, 0, len(ids))
-	for _, id := range ids {
-		for {
-			task, err := c.Client().Task(ctx, id)
-			if err != nil {
-				return nil, fmt.Errorf("task %d: %w", id, err)
-			}
-			if task.Result != nil {
-				done = append(done, task)
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("task %d (%s) still %s: %w", id, task.Command, task.State, ctx.Err())
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
+	done, err := console.WaitTasks(ctx, c.Client(), ids, 200*time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("%d tasks not all finished within %s: %w", len(ids), limit, err)
 	}
 	return done, nil
 }
