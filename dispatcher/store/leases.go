@@ -32,7 +32,7 @@ func (s *Store) SaveLease(l Lease) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLeases).Put(mac, v)
 	})
 }
@@ -43,7 +43,7 @@ func (s *Store) DeleteLease(mac string) error {
 	if err != nil {
 		return fmt.Errorf("lease: %w", err)
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLeases).Delete(hw)
 	})
 }

@@ -31,7 +31,7 @@ func (s *Store) NodeName(mac string) (string, error) {
 	if err != nil || name != "" {
 		return name, err
 	}
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx *bolt.Tx) error {
 		var err error
 		if name, err = knownName(tx, mac); err != nil || name != "" {
 			return err // named by a concurrent registration of the same MAC

@@ -3,7 +3,7 @@
 //
 // The rule that makes "nothing lost" true: a write is committed (fsynced)
 // before the dispatcher acknowledges what it records, to the submitter or to
-// the agent. bbolt's Batch gives group commit to concurrent result writers.
+// the agent. Concurrent writers share commits (group commit, commit.go).
 package store
 
 import (
@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,6 +32,11 @@ var ErrNoTask = errors.New("no such task")
 // Store is the dispatcher's database.
 type Store struct {
 	db *bolt.DB
+
+	writes  chan write    // to the committer (commit.go)
+	quit    chan struct{} // closed by Close
+	stopped chan struct{} // closed when the committer has returned
+	close   sync.Once
 }
 
 // Open opens or creates the database at path. It fails after a few seconds
@@ -52,18 +58,21 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("initialise state database %s: %w", path, err)
 	}
-	// Group commit: concurrent RecordResult calls share one fsync. bbolt
-	// waits up to MaxBatchDelay for a batch to fill; its 10 ms default
-	// puts 10 ms on every result's latency, while 2 ms still gathers a
-	// busy dispatcher's results into one commit.
-	db.MaxBatchDelay = batchDelay
-	return &Store{db: db}, nil
+	s := &Store{db: db, writes: make(chan write), quit: make(chan struct{}), stopped: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
 }
 
-const batchDelay = 2 * time.Millisecond
-
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the committer and closes the database. Writes still waiting
+// to be committed fail with ErrClosed; none are half done. Closing twice is
+// harmless.
+func (s *Store) Close() error {
+	s.close.Do(func() {
+		close(s.quit)
+		<-s.stopped
+	})
+	return s.db.Close()
+}
 
 // TaskSpec is what a submitter asks for.
 type TaskSpec struct {
@@ -128,18 +137,18 @@ func (s *Store) AddTasks(specs []TaskSpec) ([]uint64, error) {
 // duplicates arrive. It reports whether r was recorded. Concurrent callers
 // share commits (group commit).
 func (s *Store) RecordResult(id uint64, r Result) (recorded bool, err error) {
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		recorded = false // Batch may run this function more than once
+	v, err := json.Marshal(r) // outside the shared transaction, which is serial
+	if err != nil {
+		return false, err
+	}
+	err = s.batch(func(tx *bolt.Tx) error {
+		recorded = false // batch may run this function more than once
 		if tx.Bucket(bucketTasks).Get(key(id)) == nil {
 			return fmt.Errorf("%w: %d", ErrNoTask, id)
 		}
 		results := tx.Bucket(bucketResults)
 		if results.Get(key(id)) != nil {
 			return nil
-		}
-		v, err := json.Marshal(r)
-		if err != nil {
-			return err
 		}
 		if err := results.Put(key(id), v); err != nil {
 			return err

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-func openTemp(t *testing.T) (*Store, string) {
+func openTemp(t testing.TB) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "state.db")
 	s, err := Open(path)
@@ -18,6 +18,18 @@ func openTemp(t *testing.T) (*Store, string) {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, path
+}
+
+// reopen closes s and opens its file again, as a restarted dispatcher does.
+func reopen(t testing.TB, s *Store, path string) *Store {
+	t.Helper()
+	s.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func TestTasksSurviveReopen(t *testing.T) {
@@ -32,13 +44,7 @@ func TestTasksSurviveReopen(t *testing.T) {
 	if ok, err := s.RecordResult(ids[0], Result{Node: "node1", ExitCode: 0, Stdout: []byte("a\n")}); err != nil || !ok {
 		t.Fatalf("record: %v %v", ok, err)
 	}
-	s.Close()
-
-	s, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path)
 	pending, err := s.PendingIDs()
 	if err != nil || len(pending) != 1 || pending[0] != ids[1] {
 		t.Fatalf("pending after reopen = %v, %v; want [%d]", pending, err, ids[1])

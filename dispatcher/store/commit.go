@@ -1,0 +1,95 @@
+package store
+
+import (
+	"errors"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Group commit. Every durable write (a result, a new node, a DHCP lease)
+// goes through one committer goroutine, which applies in one transaction,
+// and so one fsync, every write that queued up while the previous commit
+// was on its way to disk.
+//
+// bbolt's own Batch does the same but starts each batch on a timer
+// (MaxBatchDelay): a quiet dispatcher then makes every result wait the
+// whole delay, and a busy one still waits for the timer between commits.
+// Here an idle committer commits a write at once, and a busy one commits as
+// fast as the disk allows, with batches as large as the load makes them.
+
+// maxBatch bounds one transaction, so one commit does not grow without
+// limit while writers keep arriving.
+const maxBatch = 1000
+
+// ErrClosed is returned for writes to a closed store.
+var ErrClosed = errors.New("store closed")
+
+type write struct {
+	apply func(*bolt.Tx) error
+	done  chan error
+}
+
+// batch applies fn in a shared transaction and returns once it is on disk.
+// fn may run more than once (see commit), so it must set its outputs afresh
+// on each run.
+func (s *Store) batch(fn func(*bolt.Tx) error) error {
+	w := write{apply: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- w:
+	case <-s.quit:
+		return ErrClosed
+	}
+	return <-w.done
+}
+
+// commitLoop runs until Close, committing queued writes in groups.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	group := make([]write, 0, maxBatch)
+	for {
+		select {
+		case w := <-s.writes:
+			group = append(group[:0], w)
+		case <-s.quit:
+			return
+		}
+	more:
+		for len(group) < maxBatch {
+			select {
+			case w := <-s.writes:
+				group = append(group, w)
+			default:
+				break more
+			}
+		}
+		s.commit(group)
+	}
+}
+
+// commit applies a group in one transaction. If any write fails, the whole
+// transaction is rolled back and each write is retried in a transaction of
+// its own, so one bad write (a result for an unknown task, say) fails alone
+// and never takes the others' changes with it.
+func (s *Store) commit(group []write) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, w := range group {
+			if err := w.apply(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, w := range group {
+			w.done <- nil
+		}
+		return
+	}
+	if len(group) == 1 {
+		group[0].done <- err
+		return
+	}
+	for _, w := range group {
+		w.done <- s.db.Update(w.apply)
+	}
+}
