@@ -47,7 +47,7 @@ func (d *Dispatcher) serveAgents(ctx context.Context, ln net.Listener) error {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		c := newAgentConn(nc, d.log)
+		c := newAgentConn(nc, d.log, d.taskFor)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -160,14 +160,15 @@ type agentConn struct {
 	log *slog.Logger
 
 	out       chan protocol.Message
-	inflight  chan struct{} // results being stored
+	taskFor   func(*handout) *protocol.Task // reads a handout's command; nil: not to be sent
+	inflight  chan struct{}                 // results being stored
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
-func newAgentConn(nc net.Conn, log *slog.Logger) *agentConn {
+func newAgentConn(nc net.Conn, log *slog.Logger, taskFor func(*handout) *protocol.Task) *agentConn {
 	return &agentConn{
-		nc: nc, pc: protocol.NewConn(nc), log: log.With("remote", nc.RemoteAddr().String()),
+		nc: nc, pc: protocol.NewConn(nc), log: log.With("remote", nc.RemoteAddr().String()), taskFor: taskFor,
 		out: make(chan protocol.Message, sendQueue), done: make(chan struct{}),
 		inflight: make(chan struct{}, maxInflightResults),
 	}
@@ -189,6 +190,13 @@ func (c *agentConn) writeLoop() {
 	for {
 		select {
 		case m := <-c.out:
+			if h, ok := m.(*handout); ok {
+				t := c.taskFor(h)
+				if t == nil {
+					continue
+				}
+				m = t
+			}
 			c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 			if err := c.pc.Send(m); err != nil {
 				c.close(fmt.Sprintf("write: %v", err))

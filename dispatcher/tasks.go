@@ -43,6 +43,11 @@ func (d *Dispatcher) Submit(specs []api.TaskSpec) ([]uint64, error) {
 
 // dispatchLocked hands out tasks while some node has asked for work and some
 // task is free, one task per node in turn so work spreads round-robin.
+//
+// It only decides: it leases the task and queues a handout on the node's
+// connection. The connection's writer reads the command from the store and
+// sends it (see sendHandout), so no store read happens under d.mu, which
+// every agent connection contends for.
 func (d *Dispatcher) dispatchLocked() {
 	for {
 		n := d.nextHungryNode()
@@ -53,22 +58,47 @@ func (d *Dispatcher) dispatchLocked() {
 		if !ok {
 			return
 		}
-		t, err := d.store.Task(id)
-		if err != nil {
-			// Corrupt or vanished record: drop it from the queue rather than
-			// hand out something we cannot describe.
-			d.log.Error("cannot load queued task; dropping it from the queue", "task", id, "err", err)
-			d.ring.Done(id)
-			continue
-		}
 		d.tries[id]++
 		l := d.lease(n, id, d.tries[id])
 		n.credits--
-		n.conn.send(&protocol.Task{
-			TaskRef: protocol.TaskRef{ID: id, Attempt: l.attempt},
-			Command: t.Command, Timeout: protocol.Duration(t.Timeout),
-		})
+		n.conn.send(&handout{node: n, ref: protocol.TaskRef{ID: id, Attempt: l.attempt}})
 	}
+}
+
+// handout is a leased task on its way to a node, before its command is read.
+// It travels in the connection's send queue in place of the Task message.
+type handout struct {
+	node *node
+	ref  protocol.TaskRef
+}
+
+func (*handout) Type() protocol.Type { return protocol.TypeTask }
+
+// taskFor turns a handout into the Task message, reading the command from
+// the store. It returns nil if the task is not to be sent after all: its
+// record is unreadable (it leaves the queue rather than go out as something
+// we cannot describe) or it already has a result. The lease then ends and
+// the node gets its credit back.
+func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
+	t, err := d.store.Task(h.ref.ID)
+	if err == nil && t.Result == nil {
+		return &protocol.Task{TaskRef: h.ref, Command: t.Command, Timeout: protocol.Duration(t.Timeout)}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.log.Error("cannot load queued task; dropping it from the queue", "task", h.ref.ID, "err", err)
+		d.ring.Done(h.ref.ID)
+	}
+	if l, ok := d.leases[h.ref.ID]; ok && l.node == h.node && l.attempt == h.ref.Attempt {
+		delete(d.leases, h.ref.ID)
+		delete(h.node.leases, h.ref.ID)
+		if h.node.conn != nil {
+			h.node.credits++
+		}
+		d.dispatchLocked()
+	}
+	return nil
 }
 
 // nextHungryNode returns the next node, in round-robin order, that is
