@@ -186,26 +186,52 @@ func (c *agentConn) send(m protocol.Message) {
 	}
 }
 
+// writeLoop sends queued messages, everything that is waiting in one write:
+// under load that is one system call for many tasks and acks.
 func (c *agentConn) writeLoop() {
+	batch := make([]protocol.Message, 0, maxWriteBatch)
 	for {
 		select {
 		case m := <-c.out:
-			if h, ok := m.(*handout); ok {
-				t := c.taskFor(h)
-				if t == nil {
-					continue
-				}
-				m = t
-			}
-			c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			if err := c.pc.Send(m); err != nil {
-				c.close(fmt.Sprintf("write: %v", err))
-				return
-			}
+			batch = c.appendSendable(batch[:0], m)
 		case <-c.done:
 			return
 		}
+	more:
+		for len(batch) < maxWriteBatch {
+			select {
+			case m := <-c.out:
+				batch = c.appendSendable(batch, m)
+			default:
+				break more
+			}
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if err := c.pc.SendAll(batch...); err != nil {
+			c.close(fmt.Sprintf("write: %v", err))
+			return
+		}
 	}
+}
+
+// maxWriteBatch bounds the messages written at once, and so the write
+// buffer a connection grows.
+const maxWriteBatch = 64
+
+// appendSendable appends m to batch, turning a handout into its Task (or
+// into nothing, if the task is not to be sent after all).
+func (c *agentConn) appendSendable(batch []protocol.Message, m protocol.Message) []protocol.Message {
+	if h, ok := m.(*handout); ok {
+		t := c.taskFor(h)
+		if t == nil {
+			return batch
+		}
+		m = t
+	}
+	return append(batch, m)
 }
 
 func (c *agentConn) close(reason string) {

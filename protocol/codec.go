@@ -51,14 +51,26 @@ func NewConn(rw io.ReadWriter) *Conn {
 
 // Send writes one message and flushes it.
 func (c *Conn) Send(m Message) error {
-	frame, err := Encode(m)
-	if err != nil {
-		return err
+	return c.SendAll(m)
+}
+
+// SendAll writes messages and flushes them together: a writer with several
+// messages waiting sends them in one system call rather than one each.
+// If any message cannot be encoded, none is sent.
+func (c *Conn) SendAll(msgs ...Message) error {
+	frames := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		var err error
+		if frames[i], err = Encode(m); err != nil {
+			return err
+		}
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if _, err := c.w.Write(frame); err != nil {
-		return err
+	for _, frame := range frames {
+		if _, err := c.w.Write(frame); err != nil {
+			return err
+		}
 	}
 	return c.w.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,7 +28,7 @@ func roundTrip(t *testing.T, m Message) Message {
 func TestRoundTripEveryMessage(t *testing.T) {
 	started := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	msgs := []Message{
-		&Hello{Version: Version, Token: "s3cret", MAC: "52:54:00:12:34:56", Hostname: "node1", BootID: "b-1", Cores: 2, MemoryBytes: 1 << 30, Running: []TaskRef{{ID: 7, Attempt: 2}}},
+		&Hello{Version: Version, Token: "s3cret", MAC: "52:54:00:12:34:56", Hostname: "node1", BootID: "b-1", Cores: 2, MemoryBytes: 1 << 30, Profile: "tools-v2", Running: []TaskRef{{ID: 7, Attempt: 2}}},
 		&Welcome{Version: Version, Node: "node1", Heartbeat: Duration(time.Second), ServerTime: started},
 		&Reject{Reason: "bad token"},
 		&Heartbeat{Load1: 0.5, MemAvailableBytes: 123, Running: []TaskRef{{ID: 1, Attempt: 1}}},
@@ -68,6 +69,8 @@ func TestReceiveRejectsBadInput(t *testing.T) {
 		{"absurd slots", frame(`{"type":"request","body":{"slots":100000000}}`), ErrMalformed},
 		{"hello bad mac", frame(`{"type":"hello","body":{"mac":"nope","cores":1,"boot_id":"x"}}`), ErrMalformed},
 		{"hello no cores", frame(`{"type":"hello","body":{"mac":"52:54:00:00:00:01","cores":0,"boot_id":"x"}}`), ErrMalformed},
+		{"hello profile with a space", frame(`{"type":"hello","body":{"mac":"52:54:00:00:00:01","cores":1,"boot_id":"x","profile":"a b"}}`), ErrMalformed},
+		{"hello profile too long", frame(`{"type":"hello","body":{"mac":"52:54:00:00:00:01","cores":1,"boot_id":"x","profile":"` + strings.Repeat("p", MaxProfileName+1) + `"}}`), ErrMalformed},
 		{"result without id", frame(`{"type":"result","body":{"exit_code":0}}`), ErrMalformed},
 		{"task without command", frame(`{"type":"task","body":{"id":1}}`), ErrMalformed},
 	}
@@ -81,6 +84,26 @@ func TestReceiveRejectsBadInput(t *testing.T) {
 				t.Fatalf("%v should count as a protocol violation", err)
 			}
 		})
+	}
+}
+
+func TestHelloWithoutProfileIsValid(t *testing.T) {
+	// Agents that predate the profile field send none: still version 1.
+	m, err := Decode([]byte(`{"type":"hello","body":{"version":1,"mac":"52:54:00:00:00:01","cores":1,"boot_id":"x"}}`))
+	if err != nil || m.(*Hello).Profile != "" {
+		t.Fatalf("hello without profile: %v, %+v", err, m)
+	}
+}
+
+func TestValidProfileName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"default": true, "tools-v2": true, "Runtime_1.2": true, strings.Repeat("p", MaxProfileName): true,
+		"": false, "a b": false, "a=b": false, "tools\n": false, "\"x\"": false, "caf\u00e9": false,
+		strings.Repeat("p", MaxProfileName+1): false,
+	} {
+		if got := ValidProfileName(name); got != want {
+			t.Errorf("ValidProfileName(%q) = %v, want %v", name, got, want)
+		}
 	}
 }
 

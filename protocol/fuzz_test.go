@@ -10,6 +10,7 @@ import (
 func FuzzDecode(f *testing.F) {
 	for _, seed := range []string{
 		`{"type":"hello","body":{"version":1,"mac":"52:54:00:00:00:01","cores":2,"boot_id":"b"}}`,
+		`{"type":"hello","body":{"version":1,"mac":"52:54:00:00:00:01","cores":2,"boot_id":"b","profile":"tools"}}`,
 		`{"type":"request","body":{"slots":1}}`,
 		`{"type":"result","body":{"id":1,"attempt":1,"exit_code":0,"stdout":"aGk="}}`,
 		`{"type":"task","body":{"id":1,"attempt":1,"command":"true","timeout":1000}}`,

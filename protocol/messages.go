@@ -54,6 +54,10 @@ type Hello struct {
 	Cores        int    `json:"cores"`
 	MemoryBytes  uint64 `json:"memory_bytes"`
 	AgentVersion string `json:"agent_version,omitempty"`
+	// Profile is the boot profile the node booted, as its kernel command
+	// line says (ramfarm.profile=). Optional: agents that predate it, and
+	// agents not booted by a ramfarm dispatcher, send none.
+	Profile string `json:"profile,omitempty"`
 	// Running lists the tasks still running on the agent when it reconnects
 	// (after a network blip or a dispatcher restart), so the dispatcher keeps
 	// them leased to this node instead of handing them out again.

@@ -12,6 +12,8 @@ const (
 	MaxSlots   = 4096 // cores (and so slots) a node may claim
 	maxTextLen = 256  // hostnames, boot ids, reasons
 	maxRunning = 4096 // task references in one Hello or Heartbeat
+
+	MaxProfileName = 64 // bytes in a boot profile's name
 )
 
 // validator is implemented by messages whose fields need checking beyond
@@ -32,6 +34,9 @@ func (h *Hello) validate() error {
 	}
 	if h.BootID == "" {
 		return fmt.Errorf("hello: empty boot id")
+	}
+	if h.Profile != "" && !ValidProfileName(h.Profile) {
+		return fmt.Errorf("hello: bad profile name %q", truncate(h.Profile, 32))
 	}
 	return validateRefs("hello", h.Running)
 }
@@ -79,4 +84,23 @@ func validateRefs(what string, refs []TaskRef) error {
 		}
 	}
 	return nil
+}
+
+// ValidProfileName reports whether name can name a boot profile: 1 to
+// MaxProfileName letters, digits, '.', '_' or '-'. The name travels in the
+// node's kernel command line and back in its Hello, and is shown in the node
+// table, so it has no room for spaces, quotes or anything needing escapes.
+func ValidProfileName(name string) bool {
+	if name == "" || len(name) > MaxProfileName {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		case r == '.' || r == '_' || r == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }

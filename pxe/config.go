@@ -48,6 +48,14 @@ type Config struct {
 	Initrd  string // file name of the initramfs inside BootDir
 	Cmdline string // kernel command line for nodes
 
+	// Profiles picks each node's kernel, initramfs and command line by its
+	// MAC (see BootPolicy, LoadProfiles); nil boots every node with
+	// Kernel, Initrd and Cmdline, as the "default" profile.
+	Profiles BootPolicy
+	// ExtraCmdline follows every profile's command line: the dispatcher
+	// puts its address and the node token there.
+	ExtraCmdline string
+
 	// AnswerRouterSolicitations: answer IPv6 Router Solicitations on
 	// Interface with a Router Advertisement saying "no router here"
 	// (router lifetime 0, no prefixes, M=O=0), which ends iPXE's ~15 s
@@ -106,6 +114,7 @@ func (c *Config) Validate() error {
 	check(isBootFileName(c.Initrd), "Initrd %q is not a plain relative file name (letters, digits, . _ - + /)", c.Initrd)
 	// The command line becomes one line of the iPXE script.
 	check(!strings.ContainsFunc(c.Cmdline, isControl), "Cmdline contains a line break or control character")
+	c.checkProfiles(&p)
 	return errors.Join(p...)
 }
 

@@ -59,7 +59,7 @@ func TestRelayedExchange(t *testing.T) {
 		{"subnet mask", offer.SubnetMask().String(), "ffffff00"},
 		{"router", offer.Router()[0].String(), "10.88.0.1"},
 		{"server identifier", offer.ServerIdentifier().String(), "10.77.0.1"},
-		{"boot file", offer.BootFileNameOption(), scriptURL},
+		{"boot file", offer.BootFileNameOption(), scriptURL + "?mac=52-54-00-00-00-01"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -26,7 +26,7 @@ func TestOfferBootOptionsByFirmware(t *testing.T) {
 		ipxeOptions bool   // option 175: no-pxedhcp
 		noBinaryLog bool   // "no iPXE binary for arch" logged
 	}{
-		{name: "iPXE", client: asIPXE, file: scriptURL, nextServer: "0.0.0.0",
+		{name: "iPXE", client: asIPXE, file: scriptURL + "?mac=52-54-00-12-34-56", nextServer: "0.0.0.0",
 			vendorClass: "PXEClient", pxeOptions: true, ipxeOptions: true},
 		{name: "BIOS PXE", client: asBIOSPXE, file: "undionly.kpxe", nextServer: "10.77.0.1",
 			vendorClass: "PXEClient", pxeOptions: true},
@@ -128,8 +128,8 @@ func TestFullExchangeAndStickyOffer(t *testing.T) {
 		t.Fatalf("got %v of %v, want ACK of %s", ack.MessageType(), ack.YourIPAddr, addr)
 	}
 	checkLeaseOptions(t, ack, mac)
-	if ack.BootFileNameOption() != scriptURL {
-		t.Errorf("ACK to iPXE has boot file %q, want %q", ack.BootFileNameOption(), scriptURL)
+	if want := scriptURL + "?mac=52-54-00-00-00-01"; ack.BootFileNameOption() != want {
+		t.Errorf("ACK to iPXE has boot file %q, want %q", ack.BootFileNameOption(), want)
 	}
 	if out.to.String() != addr+":68" || out.how != toHardwareAddress {
 		t.Errorf("ACK to a client without address and broadcast flag sent to %v (%d), want unicast to yiaddr at chaddr",

@@ -2,6 +2,7 @@ package pxe
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -30,14 +31,16 @@ const (
 
 // firmware is what a DHCP request says about the program that sent it.
 type firmware struct {
-	ipxe        bool   // option 77 (user class) holds "iPXE"
-	vendorClass string // classPXE, classHTTP or "" (a plain DHCP client)
+	mac         net.HardwareAddr // chaddr: the NIC it boots from
+	ipxe        bool             // option 77 (user class) holds "iPXE"
+	vendorClass string           // classPXE, classHTTP or "" (a plain DHCP client)
 	arch        iana.Arch
 	archKnown   bool // option 93 (client architecture) was present and well formed
 }
 
 func identifyFirmware(m *dhcpv4.DHCPv4) firmware {
 	fw := firmware{
+		mac: m.ClientHWAddr,
 		// iPXE sends a bare "iPXE" rather than RFC 3004's length-prefixed
 		// list; UserClass falls back to the raw string for exactly that.
 		ipxe: slices.Contains(m.UserClass(), "iPXE"),
@@ -93,7 +96,7 @@ var httpBinaries = map[iana.Arch]string{
 // bootFiles says where the server keeps what firmware loads.
 type bootFiles struct {
 	tftpServer netip.Addr // next-server for TFTP clients
-	scriptURL  string     // the iPXE script, http://server:port/boot.ipxe
+	scriptURL  string     // the iPXE script, http://server:port/boot.ipxe (see scriptURLFor)
 	ipxeURL    string     // iPXE binaries over HTTP, http://server:port/ipxe/ (UEFI HTTP Boot)
 }
 
@@ -114,7 +117,7 @@ func (b bootFiles) planFor(fw firmware) (plan bootPlan, ok bool) {
 		// Checked before the vendor class, which iPXE also sends as
 		// "PXEClient": offering iPXE an iPXE binary again would make it
 		// chainload itself forever.
-		return bootPlan{file: b.scriptURL, vendorClass: fw.vendorClass, ipxe: true}, true
+		return bootPlan{file: b.scriptURLFor(fw.mac), vendorClass: fw.vendorClass, ipxe: true}, true
 	case fw.vendorClass == classHTTP:
 		name, found := binaryFor(httpBinaries, fw)
 		if !found {
@@ -135,6 +138,17 @@ func (b bootFiles) planFor(fw firmware) (plan bootPlan, ok bool) {
 		// needs.
 		return bootPlan{}, true
 	}
+}
+
+// scriptURLFor is the URL of the iPXE script for the node with this MAC:
+// the HTTP server picks the node's boot profile by it. The MAC goes in
+// hex with hyphens, as in BOOTIF: digits, letters and '-' survive every
+// firmware's URL handling, where ':' may not.
+func (b bootFiles) scriptURLFor(mac net.HardwareAddr) string {
+	if len(mac) == 0 {
+		return b.scriptURL
+	}
+	return b.scriptURL + "?mac=" + strings.ReplaceAll(mac.String(), ":", "-")
 }
 
 func binaryFor(binaries map[iana.Arch]string, fw firmware) (string, bool) {

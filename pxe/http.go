@@ -2,6 +2,8 @@ package pxe
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -15,14 +17,40 @@ import (
 
 // bootHTTP serves what iPXE and UEFI HTTP Boot fetch:
 //
-//	/boot.ipxe     the iPXE script (an optional ?mac= is only logged)
-//	/boot/<file>   kernel and initramfs from BootDir
-//	/ipxe/<file>   iPXE binaries from TFTPRoot, for UEFI HTTP Boot
+//	/boot.ipxe?mac=M  the iPXE script of node M's boot profile
+//	/boot/<file>      kernels and initramfs files from BootDir
+//	/ipxe/<file>      iPXE binaries from TFTPRoot, for UEFI HTTP Boot
 type bootHTTP struct {
-	script  string // the same for every node: iPXE fills in the MAC
+	policy  BootPolicy
+	scripts map[string]bootScript // by profile name, rendered at start
 	bootDir *os.Root
 	ipxeDir *os.Root
 	log     *slog.Logger
+}
+
+// bootScript is one profile's iPXE script. It does not depend on the node
+// (iPXE fills in the MAC), so each is rendered once.
+type bootScript struct {
+	text string
+	etag string
+}
+
+// newBootHTTP checks that the files of every boot profile are in bootDir
+// and renders their scripts, for files served at baseURL/boot/.
+func newBootHTTP(cfg *Config, baseURL string, bootDir, ipxeDir *os.Root) (*bootHTTP, error) {
+	policy := cfg.bootPolicy()
+	b := &bootHTTP{
+		policy: policy, scripts: map[string]bootScript{}, bootDir: bootDir, ipxeDir: ipxeDir,
+		log: cfg.Logger.With("component", "http"),
+	}
+	var errs []error
+	for _, p := range policy.Profiles() {
+		errs = append(errs, p.checkFiles(bootDir))
+		text := renderScript(baseURL, p, cfg.ExtraCmdline)
+		sum := sha256.Sum256([]byte(text))
+		b.scripts[p.Name] = bootScript{text: text, etag: fmt.Sprintf(`"%x"`, sum[:12])}
+	}
+	return b, errors.Join(errs...)
 }
 
 // run serves HTTP on ln until ctx is done. Downloads under way then get a
@@ -60,11 +88,7 @@ func (b *bootHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch p := r.URL.Path; {
 	case p == "/boot.ipxe":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		// ServeContent sets Content-Length (and handles HEAD); with a
-		// zero time it sends no Last-Modified.
-		http.ServeContent(w, r, "boot.ipxe", time.Time{}, strings.NewReader(b.script))
+		b.serveScript(w, r)
 	case strings.HasPrefix(p, "/boot/"):
 		b.serveFile(w, r, b.bootDir, strings.TrimPrefix(p, "/boot/"))
 	case strings.HasPrefix(p, "/ipxe/"):
@@ -72,6 +96,36 @@ func (b *bootHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		b.fail(w, r, http.StatusNotFound, "no such path")
 	}
+}
+
+// serveScript sends the script of the profile of the node named by the
+// URL's mac parameter, which the DHCP reply put there (see
+// bootFiles.scriptURLFor). A missing or unreadable MAC gets the default
+// profile: such a node still boots, and the log says why.
+func (b *bootHTTP) serveScript(w http.ResponseWriter, r *http.Request) {
+	param := r.URL.Query().Get("mac")
+	mac, err := net.ParseMAC(param) // nil on error: the default profile
+	level, reason := slog.LevelInfo, ""
+	switch {
+	case param == "":
+		reason = "no mac in the URL, so "
+	case err != nil:
+		level, reason = slog.LevelWarn, "unreadable mac in the URL, so "
+	}
+	profile, why := b.policy.ProfileFor(mac)
+	b.log.Log(r.Context(), level, "boot script", "mac", param, "profile", profile.Name, "why", reason+why, "peer", r.RemoteAddr)
+
+	script, ok := b.scripts[profile.Name]
+	if !ok { // only a BootPolicy that breaks its contract gets here
+		b.fail(w, r, http.StatusInternalServerError, fmt.Sprintf("boot policy chose profile %q, which it does not list", profile.Name))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("ETag", script.etag)
+	// ServeContent sets Content-Length (and handles HEAD); with a zero
+	// time it sends no Last-Modified.
+	http.ServeContent(w, r, "boot.ipxe", time.Time{}, strings.NewReader(script.text))
 }
 
 // serveFile sends a file with Content-Length, Last-Modified and an ETag,
@@ -103,8 +157,11 @@ func etag(info fs.FileInfo) string {
 	return fmt.Sprintf(`"%x-%x"`, info.Size(), info.ModTime().UnixNano())
 }
 
-// renderScript writes the iPXE script every node runs, for files served at
-// baseURL/boot/.
+// renderScript writes the iPXE script of profile p, for files served at
+// baseURL/boot/. extra (the dispatcher's address and token) and
+// ramfarm.profile=NAME follow the profile's own command line, so that they
+// win where a profile sets the same parameter: the kernel and the agent
+// take the last value.
 //
 // initrd=NAME is for kernels started through their EFI stub, which loads
 // the initramfs by name from iPXE's image list; iPXE names a downloaded image
@@ -115,14 +172,16 @@ func etag(info fs.FileInfo) string {
 // hyphens) tells the node's agent which NIC it booted from. netX is iPXE's
 // name for the most recently opened network device, the one that booted; a
 // bare ${mac} would be the first NIC's on a multi-NIC node.
-func renderScript(baseURL string, cfg *Config) string {
-	kernelArgs := []string{baseURL + "/boot/" + cfg.Kernel, "initrd=" + path.Base(cfg.Initrd)}
-	if cfg.Cmdline != "" {
-		kernelArgs = append(kernelArgs, cfg.Cmdline)
+func renderScript(baseURL string, p Profile, extra string) string {
+	kernelArgs := []string{baseURL + "/boot/" + p.Kernel, "initrd=" + path.Base(p.Initrd)}
+	for _, args := range []string{p.Cmdline, extra} {
+		if args != "" {
+			kernelArgs = append(kernelArgs, args)
+		}
 	}
-	kernelArgs = append(kernelArgs, "BOOTIF=01-${netX/mac:hexhyp}")
+	kernelArgs = append(kernelArgs, "ramfarm.profile="+p.Name, "BOOTIF=01-${netX/mac:hexhyp}")
 	return "#!ipxe\n" +
 		"kernel " + strings.Join(kernelArgs, " ") + "\n" +
-		"initrd " + baseURL + "/boot/" + cfg.Initrd + "\n" +
+		"initrd " + baseURL + "/boot/" + p.Initrd + "\n" +
 		"boot\n"
 }

@@ -55,7 +55,7 @@ func TestIPXEScript(t *testing.T) {
 	client, base := startHTTP(t, s)
 	const want = "#!ipxe\n" +
 		"kernel http://10.77.0.1:8080/boot/vmlinuz initrd=initramfs.img " +
-		"console=ttyS0 ramfarm.dispatcher=10.77.0.1:7000 ramfarm.token=abc BOOTIF=01-${netX/mac:hexhyp}\n" +
+		"console=ttyS0 ramfarm.dispatcher=10.77.0.1:7000 ramfarm.token=abc ramfarm.profile=default BOOTIF=01-${netX/mac:hexhyp}\n" +
 		"initrd http://10.77.0.1:8080/boot/initramfs.img\n" +
 		"boot\n"
 	for _, url := range []string{base + "/boot.ipxe", base + "/boot.ipxe?mac=52-54-00-12-34-56"} {
@@ -79,11 +79,13 @@ func TestIPXEScript(t *testing.T) {
 func TestInitrdArgumentIsTheBaseName(t *testing.T) {
 	s := newTestServer(t, func(c *Config) {
 		os.Mkdir(filepath.Join(c.BootDir, "v2"), 0o755)
+		writeFile(t, c.BootDir, "v2/initramfs.img", 100)
 		c.Initrd = "v2/initramfs.img"
 	})
 	want := "initrd=initramfs.img "
-	if !strings.Contains(s.http.script, want) || !strings.Contains(s.http.script, "initrd http://10.77.0.1:8080/boot/v2/initramfs.img\n") {
-		t.Errorf("script:\n%s\nwant %q and the full path in the initrd line", s.http.script, want)
+	script := s.http.scripts[DefaultProfile].text
+	if !strings.Contains(script, want) || !strings.Contains(script, "initrd http://10.77.0.1:8080/boot/v2/initramfs.img\n") {
+		t.Errorf("script:\n%s\nwant %q and the full path in the initrd line", script, want)
 	}
 }
 

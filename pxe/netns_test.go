@@ -65,7 +65,7 @@ func TestServerOverVeth(t *testing.T) {
 	if !leased.Equal(lease.Offer.YourIPAddr) || !strings.HasPrefix(leased.String(), "10.199.0.1") {
 		t.Errorf("offered %v, acked %v; want the same address from 10.199.0.100-110", lease.Offer.YourIPAddr, leased)
 	}
-	if got := lease.Offer.BootFileNameOption(); got != serverURL+"/boot.ipxe" {
+	if got := lease.Offer.BootFileNameOption(); got != serverURL+"/boot.ipxe?mac="+strings.ReplaceAll(mac.String(), ":", "-") {
 		t.Errorf("iPXE offered boot file %q", got)
 	}
 	offer, err := client.DiscoverOffer(ctx, asBIOSPXE...)
@@ -96,7 +96,7 @@ func TestServerOverVeth(t *testing.T) {
 
 	// HTTP, as iPXE fetches its script and the kernel.
 	http := lab.httpClient()
-	resp, body := fetch(t, http, "GET", serverURL+"/boot.ipxe", nil)
+	resp, body := fetch(t, http, "GET", lease.Offer.BootFileNameOption(), nil) // the URL iPXE would follow
 	if !strings.Contains(body, "kernel "+serverURL+"/boot/vmlinuz initrd=initramfs.img console=ttyS0") {
 		t.Errorf("script (%s):\n%s", resp.Status, body)
 	}

@@ -46,8 +46,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	port, _ := cfg.httpPort() // checked by Validate
 	baseURL := "http://" + netip.AddrPortFrom(cfg.ServerIP, port).String()
+	boot, err := newBootHTTP(&cfg, baseURL, bootRoot, tftpRoot)
+	if err != nil {
+		tftpRoot.Close()
+		bootRoot.Close()
+		return nil, fmt.Errorf("pxe: %w", err)
+	}
 
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, http: boot}
 	s.dhcp = newDHCPHandler(cfg, bootFiles{
 		tftpServer: cfg.ServerIP,
 		scriptURL:  baseURL + "/boot.ipxe",
@@ -59,12 +65,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("pxe: loading leases: %w", err)
 	}
 	s.tftp = &tftpFiles{root: tftpRoot, stats: &s.tftpStats, log: cfg.Logger.With("component", "tftp")}
-	s.http = &bootHTTP{
-		script:  renderScript(baseURL, &cfg),
-		bootDir: bootRoot,
-		ipxeDir: tftpRoot,
-		log:     cfg.Logger.With("component", "http"),
-	}
 	return s, nil
 }
 
