@@ -25,6 +25,7 @@ type Config struct {
 	Hostname   string
 	IP         string
 	BootID     string
+	Profile    string // the boot profile the node booted; "" if unknown
 	Cores      int    // task slots
 	Memory     uint64 // bytes
 	WorkDir    string // task workspaces are created under it
@@ -152,7 +153,7 @@ func (a *Agent) handshake(nc net.Conn, pc *protocol.Conn) (*protocol.Welcome, er
 	hello := &protocol.Hello{
 		Version: protocol.Version, Token: a.cfg.Token, MAC: a.cfg.MAC, Hostname: a.cfg.Hostname,
 		IP: a.cfg.IP, BootID: a.cfg.BootID, Cores: a.cfg.Cores, MemoryBytes: a.cfg.Memory,
-		AgentVersion: Version, Running: a.refsLocked(),
+		AgentVersion: Version, Profile: a.cfg.Profile, Running: a.refsLocked(),
 	}
 	a.mu.Unlock()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))

@@ -94,7 +94,7 @@ func expect[T protocol.Message](t *testing.T, pc *protocol.Conn) T {
 func startAgent(t *testing.T, addr string, cores int) {
 	t.Helper()
 	a := New(Config{
-		Dispatcher: addr, Token: "tok", MAC: "52:54:00:00:00:01", BootID: "b1", Cores: cores,
+		Dispatcher: addr, Token: "tok", MAC: "52:54:00:00:00:01", BootID: "b1", Cores: cores, Profile: "tools",
 		WorkDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,7 +107,7 @@ func TestAgentRegistersAndGrantsOneSlotPerCore(t *testing.T) {
 	f := newFakeDispatcher(t)
 	startAgent(t, f.ln.Addr().String(), 3)
 	pc, hello := f.accept()
-	if hello.Token != "tok" || hello.MAC != "52:54:00:00:00:01" || hello.Cores != 3 || hello.Version != protocol.Version {
+	if hello.Token != "tok" || hello.MAC != "52:54:00:00:00:01" || hello.Cores != 3 || hello.Version != protocol.Version || hello.Profile != "tools" {
 		t.Fatalf("hello %+v", hello)
 	}
 	if req := expect[*protocol.Request](t, pc); req.Slots != 3 {

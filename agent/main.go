@@ -83,7 +83,7 @@ func runOnNode() int {
 	}
 	a := New(Config{
 		Dispatcher: dispatcher, Token: boot["ramfarm.token"], MAC: lease.MAC.String(),
-		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(),
+		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(), Profile: nodeProfile(boot, log),
 		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: nodeWorkspaces,
 		Cgroups: cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Logger: log,
 	})

@@ -4,12 +4,15 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
+
+	"github.com/ramfarm/ramfarm/protocol"
 )
 
 // Settings a node takes from its kernel command line, and their defaults.
 const (
 	taskPidsParam      = "ramfarm.task_pids"      // pids.max of each task
 	workspaceSizeParam = "ramfarm.workspace_size" // the workspace tmpfs's size
+	profileParam       = "ramfarm.profile"        // the boot profile the dispatcher served
 	defaultTaskPids    = 4096
 	defaultWorkspaces  = "50%" // of RAM
 )
@@ -43,4 +46,17 @@ func nodeWorkspaceSize(boot map[string]string, log *slog.Logger) string {
 		return defaultWorkspaces
 	}
 	return s
+}
+
+// nodeProfile is the boot profile named by ramfarm.profile=, reported to the
+// dispatcher in Hello. A name the protocol would refuse is dropped with a
+// warning rather than sent: a dispatcher rejects such a Hello, and the
+// node would never join.
+func nodeProfile(boot map[string]string, log *slog.Logger) string {
+	name := boot[profileParam]
+	if name != "" && !protocol.ValidProfileName(name) {
+		log.Warn("ignoring invalid "+profileParam, "value", name)
+		return ""
+	}
+	return name
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ramfarm/ramfarm/agent/cmdline"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -27,6 +29,20 @@ func TestNodeSettings(t *testing.T) {
 		}
 		if got := nodeWorkspaceSize(params, quietLog); got != want {
 			t.Errorf("%s=%q: workspace size %q, want %q", workspaceSizeParam, boot, got, want)
+		}
+	}
+}
+
+func TestNodeProfile(t *testing.T) {
+	// The command line as the dispatcher's iPXE script writes it.
+	boot := cmdline.Parse("initrd=ramfarm-node.cpio.gz console=ttyS0 ramfarm.dispatcher=10.77.0.1:7070 " +
+		"ramfarm.token=abc ramfarm.profile=tools-v2 BOOTIF=01-52-54-00-77-00-01")
+	if got := nodeProfile(boot, quietLog); got != "tools-v2" {
+		t.Errorf("profile %q, want tools-v2", got)
+	}
+	for _, line := range []string{"console=ttyS0", `ramfarm.profile="two words"`, "ramfarm.profile=" + strings.Repeat("p", 65)} {
+		if got := nodeProfile(cmdline.Parse(line), quietLog); got != "" {
+			t.Errorf("%s: profile %q, want none: the dispatcher would refuse the Hello", line, got)
 		}
 	}
 }

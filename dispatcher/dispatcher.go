@@ -74,8 +74,8 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.PXE != nil {
 		d.cfg.PXE.Leases = dhcpLeases{st}
 		// Nodes learn where the dispatcher is, and the secret that lets them
-		// in, from their kernel command line.
-		d.cfg.PXE.Cmdline = fmt.Sprintf("%s ramfarm.dispatcher=%s ramfarm.token=%s", cfg.PXE.Cmdline, cfg.AgentAddr, token)
+		// in, from their kernel command line, whatever their boot profile.
+		d.cfg.PXE.ExtraCmdline = fmt.Sprintf("ramfarm.dispatcher=%s ramfarm.token=%s", cfg.AgentAddr, token)
 	}
 	return d, nil
 }

@@ -58,7 +58,7 @@ func (d *Dispatcher) register(c *agentConn, h *protocol.Hello) (string, error) {
 	}
 	n.info = api.Node{
 		Name: name, MAC: mac, IP: c.remoteIP(), Hostname: h.Hostname,
-		State: api.NodeReady, BootID: h.BootID, Cores: h.Cores,
+		State: api.NodeReady, BootID: h.BootID, Profile: h.Profile, Cores: h.Cores,
 		MemoryBytes: h.MemoryBytes, MemAvailableBytes: n.info.MemAvailableBytes,
 		Load1: n.info.Load1, Registered: n.info.Registered, LastSeen: now,
 	}

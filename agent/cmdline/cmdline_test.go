@@ -23,6 +23,17 @@ func TestParse(t *testing.T) {
 				"ramfarm.server": "http://10.77.0.1:8080",
 			},
 		},
+		{
+			// What a boot profile's script gives: the dispatcher's
+			// arguments follow the profile's, so a profile that sets
+			// ramfarm.profile itself is overridden (the last value wins).
+			name: "boot profile line",
+			in:   `initrd=tools.img console=ttyS0 msg="a b" ramfarm.profile=mine ramfarm.dispatcher=10.77.0.1:7070 ramfarm.token=t ramfarm.profile=tools BOOTIF=01-52-54-00-77-00-01`,
+			want: map[string]string{
+				"initrd": "tools.img", "console": "ttyS0", "msg": "a b", "ramfarm.profile": "tools",
+				"ramfarm.dispatcher": "10.77.0.1:7070", "ramfarm.token": "t", "BOOTIF": "01-52-54-00-77-00-01",
+			},
+		},
 		{"quoted value", `msg="a b  c" x=1`, map[string]string{"msg": "a b  c", "x": "1"}},
 		{"quoted whole parameter", `"msg=a b" y`, map[string]string{"msg": "a b", "y": ""}},
 		{"value keeps later equals", "root=UUID=abc", map[string]string{"root": "UUID=abc"}},

@@ -22,6 +22,7 @@ type Node struct {
 	Hostname          string    `json:"hostname"`
 	State             string    `json:"state"`
 	BootID            string    `json:"boot_id"`
+	Profile           string    `json:"profile,omitempty"` // the boot profile the node says it booted; "" if it did not say
 	Cores             int       `json:"cores"`
 	MemoryBytes       uint64    `json:"memory_bytes"`
 	MemAvailableBytes uint64    `json:"mem_available_bytes"`

@@ -76,10 +76,14 @@ func nodes(args []string, out io.Writer) error {
 // WriteNodeTable prints the node table as the console shows it.
 func WriteNodeTable(out io.Writer, list []api.Node, now time.Time) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tMAC\tIP\tSTATE\tCORES\tLOAD\tMEM FREE\tLAST SEEN\tRUNNING")
+	fmt.Fprintln(tw, "NAME\tMAC\tIP\tSTATE\tPROFILE\tCORES\tLOAD\tMEM FREE\tLAST SEEN\tRUNNING")
 	for _, n := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.2f\t%s\t%s ago\t%s\n",
-			n.Name, n.MAC, n.IP, n.State, n.Cores, n.Load1,
+		profile := n.Profile
+		if profile == "" {
+			profile = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%.2f\t%s\t%s ago\t%s\n",
+			n.Name, n.MAC, n.IP, n.State, profile, n.Cores, n.Load1,
 			bytesIEC(n.MemAvailableBytes), now.Sub(n.LastSeen).Round(time.Second), idList(n.Running))
 	}
 	return tw.Flush()

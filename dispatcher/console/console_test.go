@@ -94,16 +94,27 @@ func TestNodeTable(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	var buf bytes.Buffer
 	WriteNodeTable(&buf, []api.Node{{
-		Name: "node1", MAC: "52:54:00:77:00:01", IP: "10.77.0.100", State: api.NodeReady,
+		Name: "node1", MAC: "52:54:00:77:00:01", IP: "10.77.0.100", State: api.NodeReady, Profile: "tools",
 		Cores: 2, Load1: 0.25, MemAvailableBytes: 400 << 20, LastSeen: now.Add(-3 * time.Second), Running: []uint64{4, 9},
+	}, {
+		Name: "node2", MAC: "52:54:00:77:00:02", IP: "10.77.0.101", State: api.NodeReady,
+		Cores: 1, LastSeen: now,
 	}}, now)
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2 {
+	if len(lines) != 3 {
 		t.Fatalf("table:\n%s", buf.String())
 	}
-	for _, want := range []string{"node1", "52:54:00:77:00:01", "10.77.0.100", "ready", "0.25", "400.0MiB", "3s ago", "4,9"} {
+	for _, want := range []string{"node1", "52:54:00:77:00:01", "10.77.0.100", "ready", "tools", "0.25", "400.0MiB", "3s ago", "4,9"} {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("row %q lacks %q", lines[1], want)
+		}
+	}
+	// The PROFILE column: the profile the node reported, "-" if none.
+	col := strings.Index(lines[0], "PROFILE")
+	for i, want := range []string{"tools ", "- "} {
+		row := lines[i+1]
+		if col < 0 || len(row) < col+len(want) || row[col:col+len(want)] != want {
+			t.Errorf("PROFILE column (at %d) of %q is not %q:\n%s", col, row, want, buf.String())
 		}
 	}
 }

@@ -56,6 +56,7 @@ Flags:
 	kernel := fs.String("kernel", "vmlinuz", "kernel file `name` in --boot-dir")
 	initrd := fs.String("initrd", "ramfarm-node.cpio.gz", "initramfs file `name` in --boot-dir")
 	cmdline := fs.String("cmdline", "console=ttyS0 console=tty0 quiet", "kernel command line for nodes (the dispatcher adds its address and the token)")
+	bootProfiles := fs.String("boot-profiles", "", "`file` of boot profiles: which kernel, initramfs and command line each node boots, by MAC or group (docs/operations.md); --kernel, --initrd and --cmdline are the profile \"default\" unless the file defines it")
 	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "`directory` with iPXE binaries for PXE firmware (Debian's ipxe package)")
 	httpPort := fs.Int("http-port", 8080, "boot HTTP `port` on the interface address")
 	tftpPort := fs.Int("tftp-port", 69, "TFTP `port` on the interface address")
@@ -110,6 +111,12 @@ Flags:
 		if *router != "" {
 			if p.Router, err = netip.ParseAddr(*router); err != nil {
 				return fmt.Errorf("--router: %v", err)
+			}
+		}
+		if *bootProfiles != "" {
+			fallback := pxe.Profile{Kernel: *kernel, Initrd: *initrd, Cmdline: *cmdline}
+			if p.Profiles, err = pxe.LoadProfiles(*bootProfiles, fallback); err != nil {
+				return err
 			}
 		}
 		cfg.PXE = p
