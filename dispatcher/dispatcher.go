@@ -30,10 +30,10 @@ type Dispatcher struct {
 	token string
 
 	mu     sync.Mutex
-	nodes  map[string]*node // by name
-	order  []*node          // round-robin order of hand-outs
-	next   int              // position in order of the next hand-out
-	ring   *sched.Ring
+	nodes  map[string]*node  // by name
+	order  []*node           // round-robin order of hand-outs
+	next   int               // position in order of the next hand-out
+	queue  *sched.Queue      // queued and running tasks, by priority
 	leases map[uint64]*lease // running task id -> where it runs
 	tries  map[uint64]int    // task id -> attempts handed out so far
 
@@ -57,17 +57,19 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	pending, err := st.PendingIDs()
+	pending, err := st.Pending()
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("read pending tasks: %w", err)
 	}
 	d := &Dispatcher{
 		cfg: cfg, log: cfg.Logger, store: st, token: token,
-		nodes: map[string]*node{}, ring: sched.New(cfg.Window),
+		nodes: map[string]*node{}, queue: sched.NewQueue(cfg.Window),
 		leases: map[uint64]*lease{}, tries: map[uint64]int{},
 	}
-	d.ring.Add(pending...)
+	for _, t := range pending {
+		d.queue.Add(t.Priority, t.ID)
+	}
 	if len(pending) > 0 {
 		d.log.Info("resuming pending tasks", "count", len(pending))
 	}

@@ -200,7 +200,13 @@ func (a *fakeAgent) task() *protocol.Task {
 // complete returns a result that echoes the command and waits for its ack.
 func (a *fakeAgent) complete(t *protocol.Task) {
 	a.t.Helper()
-	a.send(&protocol.Result{TaskRef: t.TaskRef, Stdout: []byte("ran " + t.Command + " on " + a.name)})
+	a.finish(t, 0)
+}
+
+// finish returns a result with exit status exit and waits for its ack.
+func (a *fakeAgent) finish(t *protocol.Task, exit int) {
+	a.t.Helper()
+	a.send(&protocol.Result{TaskRef: t.TaskRef, ExitCode: exit, Stdout: []byte("ran " + t.Command + " on " + a.name)})
 	for {
 		switch m := a.receive().(type) {
 		case *protocol.ResultAck:

@@ -23,6 +23,7 @@ type counters struct {
 	failed     atomic.Uint64 // results recorded otherwise
 	duplicates atomic.Uint64 // results dropped because the task already had one
 	requeued   atomic.Uint64 // running tasks taken back from lost or rebooted nodes
+	retried    atomic.Uint64 // failed attempts that used one of their task's retries
 	rejected   atomic.Uint64 // agents refused at hello
 	violations atomic.Uint64 // agent connections closed for breaking the protocol
 }
@@ -54,7 +55,7 @@ func (d *Dispatcher) writeMetrics(w io.Writer, boot *pxe.Server) {
 		byState[n.info.State]++
 	}
 	running := float64(len(d.leases))
-	queued := float64(d.ring.Len()) - running
+	queued := float64(d.queue.Len()) - running
 	d.mu.Unlock()
 
 	m.labelled("ramfarm_nodes", "Nodes known to the dispatcher, by state.", "gauge", "state", byState)
@@ -66,6 +67,7 @@ func (d *Dispatcher) writeMetrics(w io.Writer, boot *pxe.Server) {
 		map[string]float64{"succeeded": float64(c.succeeded.Load()), "failed": float64(c.failed.Load())})
 	m.one("ramfarm_results_duplicate_total", "Results dropped because their task already had one.", "counter", float64(c.duplicates.Load()))
 	m.one("ramfarm_tasks_requeued_total", "Running tasks taken back from lost or rebooted nodes.", "counter", float64(c.requeued.Load()))
+	m.one("ramfarm_tasks_retried_total", "Failed attempts run again because their task had retries left.", "counter", float64(c.retried.Load()))
 	m.one("ramfarm_agents_rejected_total", "Agents refused at hello (bad token or version).", "counter", float64(c.rejected.Load()))
 	m.one("ramfarm_agent_protocol_violations_total", "Agent connections closed for breaking the protocol.", "counter", float64(c.violations.Load()))
 

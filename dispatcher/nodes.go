@@ -78,7 +78,7 @@ func (d *Dispatcher) register(c *agentConn, h *protocol.Hello) (string, error) {
 // what its nodes were doing.
 func (d *Dispatcher) adopt(n *node, running []protocol.TaskRef) {
 	for _, r := range running {
-		if _, leased := d.leases[r.ID]; leased || !d.ring.Queued(r.ID) {
+		if _, leased := d.leases[r.ID]; leased || !d.queue.Queued(r.ID) {
 			continue
 		}
 		d.lease(n, r.ID, r.Attempt)

@@ -26,7 +26,13 @@ func (d *Dispatcher) Submit(specs []api.TaskSpec) ([]uint64, error) {
 		if s.Timeout < 0 {
 			return nil, fmt.Errorf("%w: task %d has a negative timeout", api.ErrInvalid, i+1)
 		}
-		recs[i] = store.TaskSpec{Command: s.Command, Timeout: s.Timeout, Submitted: now}
+		if s.Priority < api.MinPriority || s.Priority > api.MaxPriority {
+			return nil, fmt.Errorf("%w: task %d: priority %d is outside %d..%d", api.ErrInvalid, i+1, s.Priority, api.MinPriority, api.MaxPriority)
+		}
+		if s.Retries < 0 || s.Retries > api.MaxRetries {
+			return nil, fmt.Errorf("%w: task %d: retries %d is outside 0..%d", api.ErrInvalid, i+1, s.Retries, api.MaxRetries)
+		}
+		recs[i] = store.TaskSpec{Command: s.Command, Timeout: s.Timeout, Priority: s.Priority, Retries: s.Retries, Submitted: now}
 	}
 	ids, err := d.store.AddTasks(recs)
 	if err != nil {
@@ -34,7 +40,9 @@ func (d *Dispatcher) Submit(specs []api.TaskSpec) ([]uint64, error) {
 	}
 	d.counters.submitted.Add(uint64(len(ids)))
 	d.mu.Lock()
-	d.ring.Add(ids...)
+	for i, id := range ids {
+		d.queue.Add(recs[i].Priority, id)
+	}
 	d.dispatchLocked()
 	d.mu.Unlock()
 	d.log.Info("tasks submitted", "count", len(ids), "first", ids[0])
@@ -54,7 +62,7 @@ func (d *Dispatcher) dispatchLocked() {
 		if n == nil {
 			return
 		}
-		id, ok := d.ring.Next(d.isLeased)
+		id, ok := d.queue.Next(d.isLeased)
 		if !ok {
 			return
 		}
@@ -88,7 +96,7 @@ func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
 	defer d.mu.Unlock()
 	if err != nil {
 		d.log.Error("cannot load queued task; dropping it from the queue", "task", h.ref.ID, "err", err)
-		d.ring.Done(h.ref.ID)
+		d.queue.Done(h.ref.ID)
 	}
 	if l, ok := d.leases[h.ref.ID]; ok && l.node == h.node && l.attempt == h.ref.Attempt {
 		delete(d.leases, h.ref.ID)
@@ -151,7 +159,7 @@ func (d *Dispatcher) recordResult(n *node, r *protocol.Result) error {
 		Stdout: r.Stdout, Stderr: r.Stderr, Started: r.Started,
 		Duration: r.Duration.Std(), Recorded: time.Now().UTC(),
 	}
-	recorded, err := d.store.RecordResult(r.ID, rec)
+	outcome, err := d.store.RecordResult(r.ID, rec)
 	if errors.Is(err, store.ErrNoTask) {
 		d.log.Warn("result for unknown task dropped", "node", n.name, "task", r.ID)
 		return nil
@@ -164,21 +172,27 @@ func (d *Dispatcher) recordResult(n *node, r *protocol.Result) error {
 	defer d.mu.Unlock()
 	// The lease ends with its own result, or with any recorded result (an
 	// attempt still running elsewhere would only produce a duplicate).
-	if l, ok := d.leases[r.ID]; ok && (recorded || l.node == n && l.attempt == r.Attempt) {
+	if l, ok := d.leases[r.ID]; ok && (outcome == store.Recorded || l.node == n && l.attempt == r.Attempt) {
 		delete(d.leases, r.ID)
 		delete(l.node.leases, r.ID)
 	}
 	switch {
-	case !recorded:
+	case outcome == store.Duplicate:
 		d.counters.duplicates.Add(1)
 		d.log.Info("duplicate result ignored", "task", r.ID, "node", n.name, "attempt", r.Attempt)
+		return nil
+	case outcome == store.Retry:
+		// Still queued: the circle brings it round to a node again.
+		d.counters.retried.Add(1)
+		d.log.Info("task failed; retrying", "task", r.ID, "node", n.name, "attempt", r.Attempt, "exit", r.ExitCode, "error", r.Error)
+		d.dispatchLocked()
 		return nil
 	case r.ExitCode == 0 && r.Error == "":
 		d.counters.succeeded.Add(1)
 	default:
 		d.counters.failed.Add(1)
 	}
-	d.ring.Done(r.ID)
+	d.queue.Done(r.ID)
 	delete(d.tries, r.ID)
 	d.log.Debug("result recorded", "task", r.ID, "node", n.name, "exit", r.ExitCode)
 	return nil
@@ -215,7 +229,10 @@ func (d *Dispatcher) Task(id uint64) (api.Task, error) {
 }
 
 func (d *Dispatcher) describe(t store.Task) api.Task {
-	out := api.Task{ID: t.ID, Command: t.Command, Timeout: t.Timeout, Submitted: t.Submitted, State: api.TaskQueued}
+	out := api.Task{
+		ID: t.ID, Command: t.Command, Timeout: t.Timeout, Priority: t.Priority, Retries: t.Retries,
+		Submitted: t.Submitted, State: api.TaskQueued,
+	}
 	if r := t.Result; r != nil {
 		out.State, out.Node, out.Attempt = api.TaskDone, r.Node, r.Attempt
 		if r.ExitCode != 0 || r.Error != "" {

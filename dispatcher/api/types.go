@@ -44,7 +44,21 @@ const (
 type TaskSpec struct {
 	Command string        `json:"command"`
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Priority orders queued tasks: higher goes out first, from
+	// MinPriority to MaxPriority; 0 by default.
+	Priority int `json:"priority,omitempty"`
+	// Retries is how many times a failed attempt (non-zero exit, timeout,
+	// could not start) runs again before its failure is the result; at
+	// most MaxRetries. A task whose node is lost runs again regardless.
+	Retries int `json:"retries,omitempty"`
 }
+
+// Bounds of TaskSpec fields.
+const (
+	MinPriority = -100
+	MaxPriority = 100
+	MaxRetries  = 100
+)
 
 // SubmitRequest submits tasks. They are stored before the reply is sent.
 type SubmitRequest struct {
@@ -61,6 +75,8 @@ type Task struct {
 	ID        uint64        `json:"id"`
 	Command   string        `json:"command"`
 	Timeout   time.Duration `json:"timeout,omitempty"`
+	Priority  int           `json:"priority,omitempty"`
+	Retries   int           `json:"retries,omitempty"`
 	Submitted time.Time     `json:"submitted"`
 	State     string        `json:"state"`
 	Node      string        `json:"node,omitempty"` // running on, or ran on

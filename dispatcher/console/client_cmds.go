@@ -105,9 +105,11 @@ func reboot(args []string, out io.Writer) error {
 }
 
 func submit(args []string, out io.Writer) error {
-	fs, socket := clientFlags("submit", "[--timeout D] [--wait] [-f FILE | COMMAND...]",
+	fs, socket := clientFlags("submit", "[--timeout D] [--priority N] [--retries N] [--wait] [-f FILE | COMMAND...]",
 		"Submits each COMMAND (or each non-empty, non-# line of FILE, - for stdin) as a\ntask run by /bin/sh -c on a node. Prints the task ids once the dispatcher has\nstored the tasks.")
 	timeout := fs.Duration("timeout", 0, "kill a task that runs longer than this (0: no limit)")
+	priority := fs.Int("priority", 0, fmt.Sprintf("queued tasks of higher `priority` go out first (%d..%d)", api.MinPriority, api.MaxPriority))
+	retries := fs.Int("retries", 0, fmt.Sprintf("run a failed task (non-zero exit, timeout) again up to `n` times (0..%d); a lost node's tasks always run again", api.MaxRetries))
 	file := fs.String("f", "", "read commands from `file`, one per line")
 	wait := fs.Bool("wait", false, "wait for the tasks to finish and print their results")
 	if err := parse(fs, args); err != nil {
@@ -127,7 +129,7 @@ func submit(args []string, out io.Writer) error {
 	}
 	specs := make([]api.TaskSpec, len(cmds))
 	for i, c := range cmds {
-		specs[i] = api.TaskSpec{Command: c, Timeout: *timeout}
+		specs[i] = api.TaskSpec{Command: c, Timeout: *timeout, Priority: *priority, Retries: *retries}
 	}
 	c := api.NewClient(*socket)
 	ids, err := c.Submit(context.Background(), specs)

@@ -41,7 +41,7 @@ func TestGroupCommitIsolatesFailingWrites(t *testing.T) {
 
 	// On disk, not just in memory: reopen and look.
 	s = reopen(t, s, path)
-	pending, err := s.PendingIDs()
+	pending, err := s.Pending()
 	if err != nil || len(pending) != 0 {
 		t.Fatalf("pending after all results: %v (err %v), want none", pending, err)
 	}

@@ -19,7 +19,7 @@ import (
 
 var (
 	bucketTasks   = []byte("tasks")   // id -> TaskSpec, for every task ever submitted
-	bucketPending = []byte("pending") // id -> nil, for tasks without a result yet
+	bucketPending = []byte("pending") // id -> queueState, for tasks without a result yet
 	bucketResults = []byte("results") // id -> Result
 	bucketNodes   = []byte("nodes")   // mac -> Node
 )
@@ -78,6 +78,8 @@ func (s *Store) Close() error {
 type TaskSpec struct {
 	Command   string        `json:"command"`
 	Timeout   time.Duration `json:"timeout,omitempty"`
+	Priority  int           `json:"priority,omitempty"` // higher goes out first
+	Retries   int           `json:"retries,omitempty"`  // failed attempts run again at most this often
 	Submitted time.Time     `json:"submitted"`
 }
 
@@ -119,7 +121,8 @@ func (s *Store) AddTasks(specs []TaskSpec) ([]uint64, error) {
 			if err := tasks.Put(key(id), v); err != nil {
 				return err
 			}
-			if err := pending.Put(key(id), nil); err != nil {
+			q := queueState{priority: spec.Priority, retriesLeft: spec.Retries}
+			if err := pending.Put(key(id), q.encode()); err != nil {
 				return err
 			}
 			ids = append(ids, id)
@@ -132,31 +135,62 @@ func (s *Store) AddTasks(specs []TaskSpec) ([]uint64, error) {
 	return ids, nil
 }
 
+// Outcome says what became of a result handed to RecordResult.
+type Outcome int
+
+const (
+	// Duplicate: the task already had its result, which stays.
+	Duplicate Outcome = iota
+	// Recorded: the result is now the task's result, for good.
+	Recorded
+	// Retry: the attempt failed and the task had a retry left, now used
+	// up. The result is not the task's result; the task is to run again.
+	Retry
+)
+
 // RecordResult stores r as the result of task id, unless the task already
 // has one: results are recorded exactly once, whatever retries and late
-// duplicates arrive. It reports whether r was recorded. Concurrent callers
-// share commits (group commit).
-func (s *Store) RecordResult(id uint64, r Result) (recorded bool, err error) {
+// duplicates arrive. A failed attempt (non-zero exit or an error) of a task
+// with retries left is counted instead and reported as Retry. Concurrent
+// callers share commits (group commit).
+func (s *Store) RecordResult(id uint64, r Result) (Outcome, error) {
+	return s.record(id, r, true)
+}
+
+// RecordFinal stores r as the result of task id, unless it already has one,
+// whatever retries the task has left: for a cancelled task.
+func (s *Store) RecordFinal(id uint64, r Result) (Outcome, error) {
+	return s.record(id, r, false)
+}
+
+func (s *Store) record(id uint64, r Result, mayRetry bool) (out Outcome, err error) {
 	v, err := json.Marshal(r) // outside the shared transaction, which is serial
 	if err != nil {
-		return false, err
+		return Duplicate, err
 	}
+	failed := r.ExitCode != 0 || r.Error != ""
 	err = s.batch(func(tx *bolt.Tx) error {
-		recorded = false // batch may run this function more than once
+		out = Duplicate // batch may run this function more than once
 		if tx.Bucket(bucketTasks).Get(key(id)) == nil {
 			return fmt.Errorf("%w: %d", ErrNoTask, id)
 		}
-		results := tx.Bucket(bucketResults)
-		if results.Get(key(id)) != nil {
-			return nil
+		pending := tx.Bucket(bucketPending)
+		pv := pending.Get(key(id))
+		if pv == nil {
+			return nil // finished already
 		}
-		if err := results.Put(key(id), v); err != nil {
+		if q := decodeQueueState(pv); failed && mayRetry && q.retriesLeft > 0 {
+			q.retriesLeft--
+			out = Retry
+			return pending.Put(key(id), q.encode())
+		}
+		if err := tx.Bucket(bucketResults).Put(key(id), v); err != nil {
 			return err
 		}
-		recorded = true
-		return tx.Bucket(bucketPending).Delete(key(id))
+		out = Recorded
+		return pending.Delete(key(id))
 	})
-	return recorded, err
+	return out, err
 }
 
 // Task returns one task with its result.
@@ -170,17 +204,23 @@ func (s *Store) Task(id uint64) (Task, error) {
 	return t, err
 }
 
-// PendingIDs returns the ids of the tasks that have no result yet, oldest
-// first: the work a restarted dispatcher must still do.
-func (s *Store) PendingIDs() ([]uint64, error) {
-	var ids []uint64
+// Queued is a task without a result yet, as the queue needs it.
+type Queued struct {
+	ID       uint64
+	Priority int
+}
+
+// Pending returns the tasks that have no result yet, oldest first: the work
+// a restarted dispatcher must still do.
+func (s *Store) Pending() ([]Queued, error) {
+	var out []Queued
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
-			ids = append(ids, binary.BigEndian.Uint64(k))
+		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
+			out = append(out, Queued{ID: binary.BigEndian.Uint64(k), Priority: decodeQueueState(v).priority})
 			return nil
 		})
 	})
-	return ids, err
+	return out, err
 }
 
 // Tasks calls fn for each task with an id of at least from, in id order,
@@ -221,4 +261,28 @@ func readTask(tx *bolt.Tx, id uint64) (Task, error) {
 
 func key(id uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, id)
+}
+
+// queueState is the value of a pending task's record: what the queue needs
+// without decoding the task, in 4 bytes (priority as int16, retries left as
+// uint16). Databases from before priorities hold an empty value: priority
+// 0, no retries.
+type queueState struct {
+	priority    int
+	retriesLeft int
+}
+
+func (q queueState) encode() []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(int16(q.priority)))
+	return binary.BigEndian.AppendUint16(b, uint16(q.retriesLeft))
+}
+
+func decodeQueueState(v []byte) queueState {
+	if len(v) < 4 {
+		return queueState{}
+	}
+	return queueState{
+		priority:    int(int16(binary.BigEndian.Uint16(v))),
+		retriesLeft: int(binary.BigEndian.Uint16(v[2:])),
+	}
 }

@@ -41,12 +41,12 @@ func TestTasksSurviveReopen(t *testing.T) {
 	if len(ids) != 2 || ids[0] >= ids[1] {
 		t.Fatalf("ids %v: want two increasing ids", ids)
 	}
-	if ok, err := s.RecordResult(ids[0], Result{Node: "node1", ExitCode: 0, Stdout: []byte("a\n")}); err != nil || !ok {
-		t.Fatalf("record: %v %v", ok, err)
+	if out, err := s.RecordResult(ids[0], Result{Node: "node1", ExitCode: 0, Stdout: []byte("a\n")}); err != nil || out != Recorded {
+		t.Fatalf("record: %v %v", out, err)
 	}
 	s = reopen(t, s, path)
-	pending, err := s.PendingIDs()
-	if err != nil || len(pending) != 1 || pending[0] != ids[1] {
+	pending, err := s.Pending()
+	if err != nil || len(pending) != 1 || pending[0].ID != ids[1] {
 		t.Fatalf("pending after reopen = %v, %v; want [%d]", pending, err, ids[1])
 	}
 	done, err := s.Task(ids[0])
@@ -69,11 +69,11 @@ func TestResultRecordedExactlyOnce(t *testing.T) {
 		wg.Add(1)
 		go func(attempt int) {
 			defer wg.Done()
-			ok, err := s.RecordResult(ids[0], Result{Attempt: attempt})
+			out, err := s.RecordResult(ids[0], Result{Attempt: attempt})
 			if err != nil {
 				t.Error(err)
 			}
-			if ok {
+			if out == Recorded {
 				mu.Lock()
 				recorded++
 				mu.Unlock()
