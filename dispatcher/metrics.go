@@ -76,7 +76,8 @@ func (d *Dispatcher) writeMetrics(w io.Writer, boot *pxe.Server) {
 	}
 	s := boot.Stats()
 	m.labelled("ramfarm_dhcp_replies_total", "DHCP replies sent, by type.", "counter", "type",
-		map[string]float64{"offer": float64(s.DHCP.Offers), "ack": float64(s.DHCP.Acks), "nak": float64(s.DHCP.Naks), "inform-ack": float64(s.DHCP.Informs)})
+		map[string]float64{"offer": float64(s.DHCP.Offers), "ack": float64(s.DHCP.Acks), "nak": float64(s.DHCP.Naks), "inform-ack": float64(s.DHCP.Informs),
+			"proxy-offer": float64(s.DHCP.ProxyOffers), "proxy-ack": float64(s.DHCP.ProxyAcks)})
 	m.labelled("ramfarm_dhcp_client_notices_total", "Addresses clients gave back (release) or reported taken (decline).", "counter", "type",
 		map[string]float64{"release": float64(s.DHCP.Releases), "decline": float64(s.DHCP.Declines)})
 	drops := map[string]float64{}

@@ -25,6 +25,11 @@ type Config struct {
 	Router    netip.Addr   // optional option 3
 	DNS       []netip.Addr // optional option 6, for every subnet
 
+	// DHCPMode: DHCPFull (the zero value) hands out addresses; DHCPProxy
+	// leaves them to another DHCP server and only tells netboot firmware
+	// what to boot, so the address settings below must stay empty.
+	DHCPMode DHCPMode
+
 	// Ranges are the addresses handed out on Subnet: each inside it, none
 	// overlapping another, none including ServerIP or Router.
 	Ranges []Range
@@ -101,7 +106,12 @@ func (c *Config) Validate() error {
 	for _, dns := range c.DNS {
 		check(dns.Is4(), "DNS server %v is not an IPv4 address", dns)
 	}
-	c.checkAddressPlan(&p)
+	check(c.DHCPMode < numDHCPModes, "DHCPMode %v is neither DHCPFull nor DHCPProxy", c.DHCPMode)
+	if c.DHCPMode == DHCPProxy {
+		c.checkProxyPlan(&p)
+	} else {
+		c.checkAddressPlan(&p)
+	}
 	check(c.LeaseTime >= time.Second && c.LeaseTime.Seconds() <= math.MaxUint32,
 		"LeaseTime %v is outside 1s..136y (DHCP counts it in 32-bit seconds)", c.LeaseTime)
 	_, err := netip.ParseAddrPort(c.TFTPAddr)

@@ -1,7 +1,6 @@
 package pxe
 
 import (
-	"context"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -77,22 +76,30 @@ type reply struct {
 // answer (RELEASE, DECLINE). A lease an ACK grants is in the LeaseStore when
 // handle returns.
 func (h *dhcpHandler) handle(raw []byte, from arrival) *reply {
+	return answerDatagram(raw, from, h.stats, h.log, func(req *request) (*reply, *drop) {
+		msg, d := h.respond(req, from)
+		if msg == nil {
+			return nil, d
+		}
+		to, how := replyDestination(req, msg)
+		return &reply{msg: msg, to: to, how: how}, nil
+	})
+}
+
+// answerDatagram is what every DHCP handler does with a datagram: decode it
+// as a client's request, let respond answer it, and count and log a drop
+// with its reason. It returns nil when there is nothing to send.
+func answerDatagram(raw []byte, from arrival, c *dhcpCounters, log *slog.Logger, respond func(*request) (*reply, *drop)) *reply {
 	req, d := decodeRequest(raw)
-	var msg *dhcpv4.DHCPv4
+	var out *reply
 	if d == nil {
-		msg, d = h.respond(req, from)
+		out, d = respond(req)
 	}
 	if d != nil {
-		h.stats.drops[d.reason].Add(1)
-		h.log.Log(context.Background(), d.reason.level(), "dropped DHCP packet",
-			"reason", d.reason.String(), "detail", d.detail, "peer", from.peer.String())
+		d.record(c, log, from)
 		return nil
 	}
-	if msg == nil {
-		return nil
-	}
-	to, how := replyDestination(req, msg)
-	return &reply{msg: msg, to: to, how: how}
+	return out
 }
 
 // respond is the server's part of RFC 2131 for one request.

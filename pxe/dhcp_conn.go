@@ -84,15 +84,23 @@ func setSocketOptions(c syscall.RawConn, boolOptions ...int) error {
 }
 
 func (s *dhcpSocket) Close() error {
-	s.neighbours.close()
+	if s.neighbours != nil {
+		s.neighbours.close()
+	}
 	return s.conn.Close()
 }
 
 // run serves DHCP on s until ctx is done, then closes s.
 func (h *dhcpHandler) run(ctx context.Context, s *dhcpSocket) error {
-	defer s.Close()
 	h.ifIndex = s.ifIndex
-	return serveUntil(ctx, func() error { return h.serve(s) }, func() { s.conn.Close() })
+	return s.run(ctx, h.handle)
+}
+
+// run answers each datagram on s with handle until ctx is done, then
+// closes s.
+func (s *dhcpSocket) run(ctx context.Context, handle func(raw []byte, from arrival) *reply) error {
+	defer s.Close()
+	return serveUntil(ctx, func() error { return s.serve(handle) }, func() { s.conn.Close() })
 }
 
 // serve answers DHCP on s with dhcpWorkers workers until reading fails, as
@@ -100,7 +108,7 @@ func (h *dhcpHandler) run(ctx context.Context, s *dhcpSocket) error {
 //
 // This is our own read loop rather than server4.Server's, which drops
 // unparsable packets without saying why and knows nothing of IP_PKTINFO.
-func (h *dhcpHandler) serve(s *dhcpSocket) error {
+func (s *dhcpSocket) serve(handle func(raw []byte, from arrival) *reply) error {
 	var (
 		wg    sync.WaitGroup
 		once  sync.Once
@@ -108,7 +116,7 @@ func (h *dhcpHandler) serve(s *dhcpSocket) error {
 	)
 	for range dhcpWorkers {
 		wg.Go(func() {
-			err := h.answer(s)
+			err := s.answer(handle)
 			once.Do(func() {
 				first = err
 				s.conn.Close()
@@ -120,7 +128,7 @@ func (h *dhcpHandler) serve(s *dhcpSocket) error {
 }
 
 // answer is one worker: read a request, answer it, repeat.
-func (h *dhcpHandler) answer(s *dhcpSocket) error {
+func (s *dhcpSocket) answer(handle func(raw []byte, from arrival) *reply) error {
 	// One byte more than we accept: a larger datagram is silently
 	// truncated, and this way it still shows as oversized.
 	buf := make([]byte, maxPacketLen+1)
@@ -130,7 +138,7 @@ func (h *dhcpHandler) answer(s *dhcpSocket) error {
 			return fmt.Errorf("dhcp: %w", err)
 		}
 		from := arrivalOf(cm, peer)
-		if out := h.handle(buf[:n], from); out != nil {
+		if out := handle(buf[:n], from); out != nil {
 			s.send(out, from.ifIndex)
 		}
 	}

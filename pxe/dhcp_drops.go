@@ -1,6 +1,7 @@
 package pxe
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 )
@@ -26,6 +27,10 @@ const (
 	dropUnknownLease                         // RELEASE or DECLINE of an address the client does not hold
 	dropForeignAddress                       // INFORM from an address outside the subnet it came from
 	dropLeaseStore                           // the LeaseStore failed: no ACK without a durable lease
+	dropNotNetboot                           // proxy mode: an operating system's client, not netboot firmware
+	dropLeaseTraffic                         // proxy mode: a REQUEST, RELEASE, DECLINE or INFORM on port 67, the address server's business
+	dropNoIPXEBinary                         // proxy mode: netboot firmware of an architecture we have no iPXE build for
+	dropNoClientAddress                      // port 4011: neither ciaddr nor a source address to answer to
 	numDropReasons
 )
 
@@ -46,6 +51,10 @@ var dropReasonNames = [numDropReasons]string{
 	dropUnknownLease:       "unknown-lease",
 	dropForeignAddress:     "foreign-client-address",
 	dropLeaseStore:         "lease-store-failed",
+	dropNotNetboot:         "not-netboot-firmware",
+	dropLeaseTraffic:       "lease-traffic",
+	dropNoIPXEBinary:       "no-ipxe-binary",
+	dropNoClientAddress:    "no-client-address",
 }
 
 func (r dropReason) String() string { return dropReasonNames[r] }
@@ -56,7 +65,8 @@ func (r dropReason) String() string { return dropReasonNames[r] }
 // segment, or on the host's other links.
 func (r dropReason) level() slog.Level {
 	switch r {
-	case dropUnsupportedType, dropOtherServer, dropUnknownLease, dropWrongInterface, dropForeignAddress:
+	case dropUnsupportedType, dropOtherServer, dropUnknownLease, dropWrongInterface, dropForeignAddress,
+		dropNotNetboot, dropLeaseTraffic:
 		return slog.LevelDebug
 	case dropLeaseStore:
 		return slog.LevelError
@@ -72,4 +82,11 @@ type drop struct {
 
 func dropf(reason dropReason, format string, args ...any) *drop {
 	return &drop{reason: reason, detail: fmt.Sprintf(format, args...)}
+}
+
+// record counts d and logs it, at its reason's level.
+func (d *drop) record(c *dhcpCounters, log *slog.Logger, from arrival) {
+	c.drops[d.reason].Add(1)
+	log.Log(context.Background(), d.reason.level(), "dropped DHCP packet",
+		"reason", d.reason.String(), "detail", d.detail, "peer", from.peer.String())
 }

@@ -93,10 +93,12 @@ func newTestServerAt(t testing.TB, clock *fakeClock, edit func(*Config)) *testSe
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.dhcp.now = clock.Now
-	s.dhcp.store = store
-	if err := s.dhcp.loadLeases(); err != nil {
-		t.Fatal(err)
+	if s.dhcp != nil { // nil in proxy mode, which keeps no leases
+		s.dhcp.now = clock.Now
+		s.dhcp.store = store
+		if err := s.dhcp.loadLeases(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return &testServer{Server: s, logs: logs, clock: clock}
 }

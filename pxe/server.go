@@ -18,10 +18,11 @@ import (
 // Server runs DHCP, TFTP and HTTP for one network. Leases and counters live
 // as long as the Server, across calls to Run.
 type Server struct {
-	cfg  Config
-	dhcp *dhcpHandler
-	tftp *tftpFiles
-	http *bootHTTP
+	cfg   Config
+	dhcp  *dhcpHandler  // DHCPFull mode; nil in DHCPProxy mode
+	proxy *proxyHandler // DHCPProxy mode; nil in DHCPFull mode
+	tftp  *tftpFiles
+	http  *bootHTTP
 
 	dhcpStats dhcpCounters
 	tftpStats tftpCounters
@@ -54,15 +55,20 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	s := &Server{cfg: cfg, http: boot}
-	s.dhcp = newDHCPHandler(cfg, bootFiles{
+	files := bootFiles{
 		tftpServer: cfg.ServerIP,
 		scriptURL:  baseURL + "/boot.ipxe",
 		ipxeURL:    baseURL + "/ipxe/",
-	}, &s.dhcpStats)
-	if err := s.dhcp.loadLeases(); err != nil {
-		tftpRoot.Close()
-		bootRoot.Close()
-		return nil, fmt.Errorf("pxe: loading leases: %w", err)
+	}
+	if cfg.DHCPMode == DHCPProxy {
+		s.proxy = newProxyHandler(cfg, files, &s.dhcpStats)
+	} else {
+		s.dhcp = newDHCPHandler(cfg, files, &s.dhcpStats)
+		if err := s.dhcp.loadLeases(); err != nil {
+			tftpRoot.Close()
+			bootRoot.Close()
+			return nil, fmt.Errorf("pxe: loading leases: %w", err)
+		}
 	}
 	s.tftp = &tftpFiles{root: tftpRoot, stats: &s.tftpStats, log: cfg.Logger.With("component", "tftp")}
 	return s, nil
@@ -76,19 +82,19 @@ func New(cfg Config) (*Server, error) {
 // without IPv6 Run warns and goes on, since nodes boot without the answer,
 // only slower.
 func (s *Server) Run(ctx context.Context) error {
-	dhcpConn, tftpConn, httpListener, err := s.listen()
+	l, err := s.listen()
 	if err != nil {
 		return err
 	}
 	ra := s.newRAResponder()
-	s.cfg.Logger.Info("PXE server running", "interface", s.cfg.Interface,
-		"tftp", tftpConn.LocalAddr().String(), "http", httpListener.Addr().String(),
+	s.cfg.Logger.Info("PXE server running", "interface", s.cfg.Interface, "dhcp_mode", s.cfg.DHCPMode.String(),
+		"tftp", l.tftp.LocalAddr().String(), "http", l.http.Addr().String(),
 		"answer_router_solicitations", ra != nil)
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.dhcp.run(ctx, dhcpConn) })
-	g.Go(func() error { return s.tftp.run(ctx, tftpConn) })
-	g.Go(func() error { return s.http.run(ctx, httpListener) })
+	g.Go(func() error { return s.runDHCP(ctx, l) })
+	g.Go(func() error { return s.tftp.run(ctx, l.tftp) })
+	g.Go(func() error { return s.http.run(ctx, l.http) })
 	if ra != nil {
 		g.Go(func() error { return ra.run(ctx) })
 	}
@@ -121,24 +127,66 @@ func (s *Server) newRAResponder() *raResponder {
 	}
 }
 
-// listen opens the three sockets, or none.
-func (s *Server) listen() (dhcpConn *dhcpSocket, tftpConn net.PacketConn, httpListener net.Listener, err error) {
-	dhcpConn, err = listenDHCP(s.cfg.Interface, s.cfg.ServerIP, s.dhcp.log)
-	if err != nil {
-		return nil, nil, nil, err
+// runDHCP serves DHCP as Config.DHCPMode says.
+func (s *Server) runDHCP(ctx context.Context, l *listeners) error {
+	if s.proxy != nil {
+		return s.proxy.run(ctx, l.dhcp, l.bootServer)
 	}
-	tftpConn, err = net.ListenPacket("udp", s.cfg.TFTPAddr)
+	return s.dhcp.run(ctx, l.dhcp)
+}
+
+// listeners are the sockets a Server serves on.
+type listeners struct {
+	dhcp       *dhcpSocket
+	bootServer *dhcpSocket // port 4011, DHCPProxy mode only
+	tftp       net.PacketConn
+	http       net.Listener
+}
+
+// listen opens the sockets, or none.
+func (s *Server) listen() (*listeners, error) {
+	l := &listeners{}
+	err := l.open(s)
 	if err != nil {
-		dhcpConn.Close()
-		return nil, nil, nil, fmt.Errorf("tftp: %w", err)
+		l.close()
+		return nil, err
 	}
-	httpListener, err = net.Listen("tcp", s.cfg.HTTPAddr)
-	if err != nil {
-		dhcpConn.Close()
-		tftpConn.Close()
-		return nil, nil, nil, fmt.Errorf("http: %w", err)
+	return l, nil
+}
+
+func (l *listeners) open(s *Server) (err error) {
+	log := s.cfg.Logger.With("component", "dhcp")
+	if l.dhcp, err = listenDHCP(s.cfg.Interface, s.cfg.ServerIP, log); err != nil {
+		return err
 	}
-	return dhcpConn, tftpConn, httpListener, nil
+	if s.proxy != nil {
+		if l.bootServer, err = listenBootServer(s.cfg.Interface, s.cfg.ServerIP, log); err != nil {
+			return err
+		}
+	}
+	if l.tftp, err = net.ListenPacket("udp", s.cfg.TFTPAddr); err != nil {
+		return fmt.Errorf("tftp: %w", err)
+	}
+	if l.http, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	return nil
+}
+
+// close closes what open opened.
+func (l *listeners) close() {
+	if l.dhcp != nil {
+		l.dhcp.Close()
+	}
+	if l.bootServer != nil {
+		l.bootServer.Close()
+	}
+	if l.tftp != nil {
+		l.tftp.Close()
+	}
+	if l.http != nil {
+		l.http.Close()
+	}
 }
 
 // serveUntil runs serve until ctx is done, then calls shutdown and waits for

@@ -15,6 +15,10 @@ type DHCPStats struct {
 	Offers, Acks, Naks uint64
 	Informs            uint64 // ACKs to INFORMs (not in Acks: they grant no lease)
 	Releases, Declines uint64 // leases given back, addresses reported in use by someone else
+	// ProxyDHCP mode (Config.DHCPMode): boot-only OFFERs on port 67 and
+	// ACKs on port 4011. They grant no lease, so they are not in Offers
+	// and Acks; their drops are in Drops.
+	ProxyOffers, ProxyAcks uint64
 	// Drops counts packets that got no reply, by reason: "truncated",
 	// "bad-magic-cookie", "other-server", "range-exhausted",
 	// "relay-subnet-unknown", ... Reasons that never occurred are left out.
@@ -47,18 +51,21 @@ func (s *Server) Stats() Stats {
 type dhcpCounters struct {
 	offers, acks, naks, informs atomic.Uint64
 	releases, declines          atomic.Uint64
+	proxyOffers, proxyAcks      atomic.Uint64
 	drops                       [numDropReasons]atomic.Uint64
 }
 
 func (c *dhcpCounters) snapshot() DHCPStats {
 	return DHCPStats{
-		Offers:   c.offers.Load(),
-		Acks:     c.acks.Load(),
-		Naks:     c.naks.Load(),
-		Informs:  c.informs.Load(),
-		Releases: c.releases.Load(),
-		Declines: c.declines.Load(),
-		Drops:    nonZeroByName(c.drops[:], dropReason.String),
+		Offers:      c.offers.Load(),
+		Acks:        c.acks.Load(),
+		Naks:        c.naks.Load(),
+		Informs:     c.informs.Load(),
+		Releases:    c.releases.Load(),
+		Declines:    c.declines.Load(),
+		ProxyOffers: c.proxyOffers.Load(),
+		ProxyAcks:   c.proxyAcks.Load(),
+		Drops:       nonZeroByName(c.drops[:], dropReason.String),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,13 @@ node image from --boot-dir. Their agents connect back on --agent-port, prove
 they know the node enrollment token (created in --state-dir on first start
 and passed to nodes on their kernel command line), and ask for work.
 
+On a network that already has a DHCP server, use --dhcp-mode proxy: that
+server keeps handing out the addresses, and ramfarm answers only machines
+that boot from the network, only with what to boot (ProxyDHCP, UDP ports 67
+and 4011). The site server must then send no boot options of its own (no
+boot file, next-server, option 43 or vendor class "PXEClient"), or the
+machines boot what it says.
+
 Tasks and results live in --state-dir/ramfarm.db: a task is on disk before
 "submit" returns and a result before the agent is told it may forget it, so
 killing the dispatcher loses neither.
@@ -47,6 +55,8 @@ Flags:
 	configFile := fs.String("config", "", "read flag values from this `file`")
 	iface := fs.String("interface", "", "network `interface` to boot nodes on (DHCP, TFTP and HTTP listen there)")
 	address := fs.String("address", "", "dispatcher's address on --interface as `ip/prefix` (default: the interface's first IPv4 address)")
+	var dhcpMode pxe.DHCPMode
+	fs.Var(&dhcpMode, "dhcp-mode", "`full|proxy` (default full): full makes ramfarm the DHCP server of --interface, handing out --dhcp-range; proxy is for a network whose own DHCP server owns the addresses: nodes get theirs from it and what to boot from ramfarm (--dhcp-range, --reserve, --router and --lease-time are then refused)")
 	dhcpRange := fs.String("dhcp-range", "", "addresses handed to nodes, `first-last[,first-last...]` (default: the upper half of the subnet)")
 	var reservations reservationFlag
 	fs.Var(&reservations, "reserve", "give a node a fixed address: `MAC=IP[,hostname]` (repeatable; in a config file, one reserve line each)")
@@ -95,12 +105,17 @@ Flags:
 		if err != nil {
 			return err
 		}
-		ranges, err := parseRanges(*dhcpRange, prefix)
+		var ranges []pxe.Range
+		if dhcpMode == pxe.DHCPProxy {
+			err = refuseAddressFlags(fs)
+		} else {
+			ranges, err = parseRanges(*dhcpRange, prefix)
+		}
 		if err != nil {
 			return err
 		}
 		p := &pxe.Config{
-			Interface: *iface, ServerIP: prefix.Addr(), Subnet: prefix.Masked(),
+			Interface: *iface, ServerIP: prefix.Addr(), Subnet: prefix.Masked(), DHCPMode: dhcpMode,
 			Ranges: ranges, Reservations: reservations, LeaseTime: *leaseTime,
 			TFTPAddr: netip.AddrPortFrom(prefix.Addr(), uint16(*tftpPort)).String(), TFTPRoot: *ipxeDir,
 			HTTPAddr: netip.AddrPortFrom(prefix.Addr(), uint16(*httpPort)).String(),
@@ -159,6 +174,25 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 		if err := fs.Set(name, value); err != nil {
 			return fmt.Errorf("%s:%d: %s: %v", path, i+1, name, err)
 		}
+	}
+	return nil
+}
+
+// addressFlags are the flags about handing out addresses, which a ProxyDHCP
+// server leaves to the network's own DHCP server.
+var addressFlags = []string{"dhcp-range", "reserve", "router", "lease-time"}
+
+// refuseAddressFlags says which addressFlags were given, on the command
+// line or in the config file, if any: in proxy mode they would do nothing.
+func refuseAddressFlags(fs *flag.FlagSet) error {
+	var given []string
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(addressFlags, f.Name) {
+			given = append(given, "--"+f.Name)
+		}
+	})
+	if len(given) > 0 {
+		return fmt.Errorf("%s given with --dhcp-mode proxy: in proxy mode the network's own DHCP server hands out the addresses, so set ranges, reservations, router and lease time there", strings.Join(given, ", "))
 	}
 	return nil
 }
