@@ -48,8 +48,8 @@ type Agent struct {
 	runner runner
 
 	mu      sync.Mutex
-	conn    *protocol.Conn // nil between connections
-	running map[protocol.TaskRef]bool
+	conn    *protocol.Conn                               // nil between connections
+	running map[protocol.TaskRef]context.CancelCauseFunc // cancels the attempt's run
 	unacked map[protocol.TaskRef]*protocol.Result
 }
 
@@ -63,7 +63,7 @@ func New(cfg Config) *Agent {
 	}
 	return &Agent{
 		cfg: cfg, log: cfg.Logger, runner: runner{workDir: cfg.WorkDir, cgroups: cfg.Cgroups},
-		running: map[protocol.TaskRef]bool{}, unacked: map[protocol.TaskRef]*protocol.Result{},
+		running: map[protocol.TaskRef]context.CancelCauseFunc{}, unacked: map[protocol.TaskRef]*protocol.Result{},
 	}
 }
 
@@ -225,6 +225,18 @@ func (a *Agent) command(c *protocol.Command) error {
 			return errors.New("reboot requested but this agent cannot reboot its machine")
 		}
 		return a.cfg.Reboot()
+	case protocol.OpCancel:
+		a.mu.Lock()
+		cancel, ok := a.running[*c.Task]
+		a.mu.Unlock()
+		if !ok {
+			// Finished already: its result is on its way or acknowledged.
+			a.log.Info("cancel for a task not running here", "task", c.Task.ID, "attempt", c.Task.Attempt)
+			return nil
+		}
+		a.log.Info("cancelling task at the dispatcher's request", "task", c.Task.ID, "attempt", c.Task.Attempt)
+		cancel(errCancelled)
+		return nil
 	default:
 		a.log.Warn("ignoring unknown command", "op", c.Op)
 		return nil
@@ -234,17 +246,19 @@ func (a *Agent) command(c *protocol.Command) error {
 // start runs a task in the background.
 func (a *Agent) start(ctx context.Context, t *protocol.Task) {
 	a.mu.Lock()
-	if a.running[t.TaskRef] {
+	if _, dup := a.running[t.TaskRef]; dup {
 		a.mu.Unlock()
 		return // already running this very attempt (a resent task)
 	}
 	if len(a.running) >= a.cfg.Cores {
 		a.log.Warn("dispatcher sent a task beyond our free slots; running it anyway", "task", t.ID)
 	}
-	a.running[t.TaskRef] = true
+	ctx, cancel := context.WithCancelCause(ctx)
+	a.running[t.TaskRef] = cancel
 	a.mu.Unlock()
 
 	go func() {
+		defer cancel(nil)
 		// Limits come from the task once the protocol carries them.
 		res := a.runner.run(ctx, t, Limits{})
 		a.finish(res)

@@ -119,7 +119,7 @@ func execute(ctx context.Context, cmd *exec.Cmd, timeout time.Duration, cg *task
 		case <-deadline:
 			killedFor <- fmt.Sprintf("timed out after %s", timeout)
 		case <-ctx.Done():
-			killedFor <- "agent shutting down"
+			killedFor <- stopReason(ctx)
 		}
 		killAll()
 	}()
@@ -130,6 +130,19 @@ func execute(ctx context.Context, cmd *exec.Cmd, timeout time.Duration, cg *task
 	killReason = <-killedFor
 	outputs.drain()
 	return waitErr, killReason, stdout, stderr
+}
+
+// errCancelled is the cause of a task's context when the dispatcher cancels
+// the task; it becomes the result's error.
+var errCancelled = errors.New("cancelled")
+
+// stopReason says why a task's context ended: cancelled by the dispatcher,
+// or the agent is stopping.
+func stopReason(ctx context.Context) string {
+	if errors.Is(context.Cause(ctx), errCancelled) {
+		return errCancelled.Error()
+	}
+	return "agent shutting down"
 }
 
 // describeEnd gives a result's exit code and error for how a task ended.

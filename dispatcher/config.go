@@ -32,12 +32,21 @@ type Config struct {
 	MetricsAddr string
 	// Window is the number of tasks in the circular task list.
 	Window int
+	// MaxQueued bounds the tasks waiting for a result; a submission that
+	// would pass it is refused (backpressure) until the queue drains.
+	// Zero means DefaultMaxQueued.
+	MaxQueued int
 	// PXE configures the boot services; nil runs without them (agents
 	// started by other means, as in tests and benchmarks).
 	PXE *pxe.Config
 	// Logger receives structured logs.
 	Logger *slog.Logger
 }
+
+// DefaultMaxQueued is the default queue bound. A queued task costs the
+// dispatcher about 50 bytes of memory (its id in the backlog; the command
+// stays on disk), so ten million queued tasks are well under a gigabyte.
+const DefaultMaxQueued = 10_000_000
 
 const (
 	defaultHeartbeat = 5 * time.Second
@@ -59,6 +68,9 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.MaxQueued <= 0 {
+		c.MaxQueued = DefaultMaxQueued
 	}
 	host, port, err := net.SplitHostPort(c.AgentAddr)
 	if err != nil {

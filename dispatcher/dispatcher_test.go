@@ -41,14 +41,19 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startDispatcher(t *testing.T, dir string) *harness {
+// startDispatcher runs a dispatcher on dir; opts may change its Config.
+func startDispatcher(t *testing.T, dir string, opts ...func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: dir, addr: freePort(t), metrics: freePort(t), done: make(chan error, 1)}
-	d, err := New(Config{
+	cfg := Config{
 		StateDir: dir, APISocket: filepath.Join(dir, "api.sock"), AgentAddr: h.addr, MetricsAddr: h.metrics,
 		Heartbeat: testHeartbeat, Window: 8,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

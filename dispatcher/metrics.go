@@ -24,6 +24,7 @@ type counters struct {
 	duplicates atomic.Uint64 // results dropped because the task already had one
 	requeued   atomic.Uint64 // running tasks taken back from lost or rebooted nodes
 	retried    atomic.Uint64 // failed attempts that used one of their task's retries
+	cancelled  atomic.Uint64 // tasks cancelled through the API
 	rejected   atomic.Uint64 // agents refused at hello
 	violations atomic.Uint64 // agent connections closed for breaking the protocol
 }
@@ -68,6 +69,7 @@ func (d *Dispatcher) writeMetrics(w io.Writer, boot *pxe.Server) {
 	m.one("ramfarm_results_duplicate_total", "Results dropped because their task already had one.", "counter", float64(c.duplicates.Load()))
 	m.one("ramfarm_tasks_requeued_total", "Running tasks taken back from lost or rebooted nodes.", "counter", float64(c.requeued.Load()))
 	m.one("ramfarm_tasks_retried_total", "Failed attempts run again because their task had retries left.", "counter", float64(c.retried.Load()))
+	m.one("ramfarm_tasks_cancelled_total", "Tasks cancelled through the API.", "counter", float64(c.cancelled.Load()))
 	m.one("ramfarm_agents_rejected_total", "Agents refused at hello (bad token or version).", "counter", float64(c.rejected.Load()))
 	m.one("ramfarm_agent_protocol_violations_total", "Agent connections closed for breaking the protocol.", "counter", float64(c.violations.Load()))
 

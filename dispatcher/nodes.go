@@ -34,10 +34,11 @@ func (d *Dispatcher) register(c *agentConn, h *protocol.Hello) (string, error) {
 		return "", err // validated by the protocol package already
 	}
 	mac := hw.String() // one spelling per machine, whatever the agent sent
-	name, err := d.store.NodeName(mac)
+	rec, err := d.store.NodeFor(mac)
 	if err != nil {
 		return "", fmt.Errorf("name node %s: %w", mac, err)
 	}
+	name := rec.Name
 	now := time.Now()
 
 	d.mu.Lock()
@@ -60,7 +61,7 @@ func (d *Dispatcher) register(c *agentConn, h *protocol.Hello) (string, error) {
 		Name: name, MAC: mac, IP: c.remoteIP(), Hostname: h.Hostname,
 		State: api.NodeReady, BootID: h.BootID, Profile: h.Profile, Cores: h.Cores,
 		MemoryBytes: h.MemoryBytes, MemAvailableBytes: n.info.MemAvailableBytes,
-		Load1: n.info.Load1, Registered: n.info.Registered, LastSeen: now,
+		Load1: n.info.Load1, Registered: n.info.Registered, LastSeen: now, Drained: rec.Drained,
 	}
 	n.conn, n.credits = c, 0
 	// Queued under the lock, so Welcome goes out before anything else.
@@ -147,6 +148,33 @@ func (d *Dispatcher) Reboot(name string) error {
 	n.conn.send(&protocol.Command{Op: protocol.OpReboot})
 	n.info.State = api.NodeRebooting
 	d.log.Info("reboot requested", "node", name)
+	return nil
+}
+
+// Drain stops (drain true) or resumes handing tasks to a node. Its running
+// tasks finish either way. The mark is on disk before Drain returns, so a
+// restarted dispatcher keeps a drained node drained.
+func (d *Dispatcher) Drain(name string, drain bool) error {
+	d.mu.Lock()
+	n := d.nodes[name]
+	var mac string
+	if n != nil {
+		mac = n.info.MAC
+	}
+	d.mu.Unlock()
+	if n == nil {
+		return fmt.Errorf("%w: no node %q", api.ErrNotFound, name)
+	}
+	if err := d.store.SetDrained(mac, drain); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n.info.Drained = drain
+	if !drain {
+		d.dispatchLocked()
+	}
+	d.log.Info("node drain changed", "node", name, "drained", drain)
 	return nil
 }
 

@@ -81,3 +81,102 @@ func TestSubmitRejectsOutOfRangePriorityAndRetries(t *testing.T) {
 		}
 	}
 }
+
+// Cancelling a queued task keeps it from ever running; cancelling a running
+// one tells its node to kill it, and the node's late result is dropped.
+func TestCancelQueuedAndRunningTasks(t *testing.T) {
+	h := startDispatcher(t, t.TempDir())
+	a := join(t, h, "52:54:00:00:01:03", 1)
+	ids := submit(t, h, "running", "queued", "after")
+	a.send(&protocol.Request{Slots: 1})
+	running := a.task()
+
+	if got, err := h.d.Cancel(ids[1]); err != nil || got.State != api.TaskCancelled {
+		t.Fatalf("cancel queued task: %+v %v, want cancelled", got, err)
+	}
+	if got, err := h.d.Cancel(running.ID); err != nil || got.State != api.TaskCancelled {
+		t.Fatalf("cancel running task: %+v %v, want cancelled", got, err)
+	}
+	var cmd *protocol.Command
+	for cmd == nil {
+		switch m := a.receive().(type) {
+		case *protocol.Command:
+			cmd = m
+		case *protocol.Task:
+			t.Fatalf("task %d sent to a node whose only slot is busy", m.ID)
+		}
+	}
+	if cmd.Op != protocol.OpCancel || cmd.Task == nil || *cmd.Task != running.TaskRef {
+		t.Fatalf("command %+v, want cancel of %+v", cmd, running.TaskRef)
+	}
+	a.finish(running, -1) // the agent's result for the killed attempt
+	if got := taskState(t, h, running.ID); got.State != api.TaskCancelled {
+		t.Fatalf("after the node's late result: %+v, want still cancelled", got)
+	}
+	a.send(&protocol.Request{Slots: 1})
+	if next := a.task(); next.ID != ids[2] {
+		t.Fatalf("next task %d (%s), want %d: the cancelled queued task must never run", next.ID, next.Command, ids[2])
+	}
+	if _, err := h.d.Cancel(ids[0]); !errors.Is(err, api.ErrConflict) {
+		t.Fatalf("cancel of a cancelled task: %v, want ErrConflict", err)
+	}
+	if _, err := h.d.Cancel(999); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("cancel of an unknown task: %v, want ErrNotFound", err)
+	}
+}
+
+// A drained node keeps its running task but gets no new one until resumed;
+// the mark survives a dispatcher restart.
+func TestDrainedNodeGetsNoNewTasks(t *testing.T) {
+	dir := t.TempDir()
+	h := startDispatcher(t, dir)
+	a := join(t, h, "52:54:00:00:01:04", 1)
+	b := join(t, h, "52:54:00:00:01:05", 1)
+	if err := h.d.Drain(a.name, true); err != nil {
+		t.Fatal(err)
+	}
+	ids := submit(t, h, "one", "two")
+	a.send(&protocol.Request{Slots: 1})
+	b.send(&protocol.Request{Slots: 1})
+	b.complete(b.task())
+	b.send(&protocol.Request{Slots: 1})
+	b.complete(b.task())
+	for _, id := range ids {
+		if got := taskState(t, h, id); got.Node != b.name {
+			t.Fatalf("task %d ran on %q, want %s: %s is drained", id, got.Node, b.name, a.name)
+		}
+	}
+	h.shutdown()
+
+	h = startDispatcher(t, dir)
+	a = join(t, h, "52:54:00:00:01:04", 1)
+	nodes := h.d.Nodes()
+	if len(nodes) != 1 || !nodes[0].Drained {
+		t.Fatalf("after a restart: %+v, want %s still drained", nodes, a.name)
+	}
+	ids = submit(t, h, "three")
+	a.send(&protocol.Request{Slots: 1})
+	if err := h.d.Drain(a.name, false); err != nil {
+		t.Fatal(err)
+	}
+	if task := a.task(); task.ID != ids[0] {
+		t.Fatalf("resumed node got task %d, want %d", task.ID, ids[0])
+	}
+	if err := h.d.Drain("node99", true); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("drain of an unknown node: %v, want ErrNotFound", err)
+	}
+}
+
+// Past MaxQueued a submission is refused whole and leaves nothing behind.
+func TestFullQueueRefusesSubmissions(t *testing.T) {
+	h := startDispatcher(t, t.TempDir(), func(c *Config) { c.MaxQueued = 3 })
+	submit(t, h, "a", "b")
+	if _, err := h.d.Submit([]api.TaskSpec{{Command: "c"}, {Command: "d"}}); !errors.Is(err, api.ErrBusy) {
+		t.Fatalf("submitting past the bound: %v, want ErrBusy", err)
+	}
+	tasks, err := h.d.Tasks(1, 10)
+	if err != nil || len(tasks) != 2 {
+		t.Fatalf("tasks after the refusal: %d (%v), want the 2 accepted", len(tasks), err)
+	}
+	submit(t, h, "c") // exactly at the bound
+}

@@ -34,6 +34,16 @@ func (d *Dispatcher) Submit(specs []api.TaskSpec) ([]uint64, error) {
 		}
 		recs[i] = store.TaskSpec{Command: s.Command, Timeout: s.Timeout, Priority: s.Priority, Retries: s.Retries, Submitted: now}
 	}
+	// Backpressure: past the bound, the submitter waits, not our memory.
+	// Checked before storing, so a refused submission leaves no trace; two
+	// racing submissions may overshoot the bound by one batch, which is
+	// harmless.
+	d.mu.Lock()
+	queued := d.queue.Len()
+	d.mu.Unlock()
+	if queued+len(recs) > d.cfg.MaxQueued {
+		return nil, fmt.Errorf("%w: %d tasks queued, limit %d; submit again once some finish", api.ErrBusy, queued, d.cfg.MaxQueued)
+	}
 	ids, err := d.store.AddTasks(recs)
 	if err != nil {
 		return nil, err
@@ -114,7 +124,7 @@ func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
 func (d *Dispatcher) nextHungryNode() *node {
 	for i := 0; i < len(d.order); i++ {
 		n := d.order[(d.next+i)%len(d.order)]
-		if n.conn != nil && n.credits > 0 {
+		if n.conn != nil && n.credits > 0 && !n.info.Drained {
 			d.next = (d.next + i + 1) % len(d.order)
 			return n
 		}
@@ -198,6 +208,38 @@ func (d *Dispatcher) recordResult(n *node, r *protocol.Result) error {
 	return nil
 }
 
+// Cancel ends a task that has no result yet: it records the result
+// "cancelled" (so a result that arrives later is a duplicate, dropped),
+// takes the task out of the queue, and tells the node running it, if any,
+// to kill it.
+func (d *Dispatcher) Cancel(id uint64) (api.Task, error) {
+	outcome, err := d.store.RecordFinal(id, store.Result{ExitCode: -1, Error: api.CancelledError, Recorded: time.Now().UTC()})
+	switch {
+	case errors.Is(err, store.ErrNoTask):
+		return api.Task{}, fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	case err != nil:
+		return api.Task{}, err
+	case outcome == store.Duplicate:
+		return api.Task{}, fmt.Errorf("%w: task %d has finished already", api.ErrConflict, id)
+	}
+	d.mu.Lock()
+	d.queue.Done(id)
+	delete(d.tries, id)
+	if l, ok := d.leases[id]; ok {
+		delete(d.leases, id)
+		delete(l.node.leases, id)
+		if l.node.conn != nil {
+			// The agent's result for the killed attempt comes back as a
+			// duplicate and frees the slot as any result does.
+			l.node.conn.send(&protocol.Command{Op: protocol.OpCancel, Task: &protocol.TaskRef{ID: id, Attempt: l.attempt}})
+		}
+	}
+	d.mu.Unlock()
+	d.counters.cancelled.Add(1)
+	d.log.Info("task cancelled", "task", id)
+	return d.Task(id)
+}
+
 // grant adds credits to n and hands out work.
 func (d *Dispatcher) grant(n *node, slots int) {
 	d.mu.Lock()
@@ -235,7 +277,10 @@ func (d *Dispatcher) describe(t store.Task) api.Task {
 	}
 	if r := t.Result; r != nil {
 		out.State, out.Node, out.Attempt = api.TaskDone, r.Node, r.Attempt
-		if r.ExitCode != 0 || r.Error != "" {
+		switch {
+		case r.Node == "" && r.Error == api.CancelledError:
+			out.State = api.TaskCancelled // recorded by Cancel, not by a node
+		case r.ExitCode != 0 || r.Error != "":
 			out.State = api.TaskFailed
 		}
 		out.Result = &api.Result{

@@ -37,6 +37,7 @@ func TestRoundTripEveryMessage(t *testing.T) {
 		&Result{TaskRef: TaskRef{ID: 9, Attempt: 1}, ExitCode: 3, Stdout: []byte("out\x00bin"), Stderr: []byte("err"), Started: started, Duration: Duration(1500 * time.Millisecond)},
 		&ResultAck{TaskRef: TaskRef{ID: 9, Attempt: 1}},
 		&Command{Op: OpReboot},
+		&Command{Op: OpCancel, Task: &TaskRef{ID: 3, Attempt: 2}},
 	}
 	for _, m := range msgs {
 		got := roundTrip(t, m)
@@ -73,6 +74,8 @@ func TestReceiveRejectsBadInput(t *testing.T) {
 		{"hello profile too long", frame(`{"type":"hello","body":{"mac":"52:54:00:00:00:01","cores":1,"boot_id":"x","profile":"` + strings.Repeat("p", MaxProfileName+1) + `"}}`), ErrMalformed},
 		{"result without id", frame(`{"type":"result","body":{"exit_code":0}}`), ErrMalformed},
 		{"task without command", frame(`{"type":"task","body":{"id":1}}`), ErrMalformed},
+		{"command without op", frame(`{"type":"command","body":{}}`), ErrMalformed},
+		{"cancel without task", frame(`{"type":"command","body":{"op":"cancel"}}`), ErrMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -119,12 +119,16 @@ type ResultAck struct {
 
 // Operations a Command can carry.
 const (
-	OpReboot = "reboot"
+	OpReboot = "reboot" // restart the node
+	OpCancel = "cancel" // kill the attempt named by Task; its result says "cancelled"
 )
 
-// Command asks the agent to do something to its node.
+// Command asks the agent to do something to its node or to a task. An agent
+// ignores, with a log line, an op it does not know, so new ops need no new
+// protocol version.
 type Command struct {
-	Op string `json:"op"`
+	Op   string   `json:"op"`
+	Task *TaskRef `json:"task,omitempty"` // for OpCancel
 }
 
 func (Hello) Type() Type     { return TypeHello }

@@ -67,6 +67,16 @@ func (r *Result) validate() error {
 	return nil
 }
 
+func (c *Command) validate() error {
+	if c.Op == "" || len(c.Op) > maxTextLen {
+		return fmt.Errorf("command: op missing or longer than %d bytes", maxTextLen)
+	}
+	if c.Op == OpCancel && (c.Task == nil || c.Task.ID == 0) {
+		return fmt.Errorf("command: cancel needs a task")
+	}
+	return nil
+}
+
 func (r *Reject) validate() error {
 	if len(r.Reason) > maxTextLen {
 		r.Reason = truncate(r.Reason, maxTextLen)

@@ -13,7 +13,10 @@ import (
 )
 
 // fakeService is a unit-test stand-in for the dispatcher.
-type fakeService struct{ submitted []TaskSpec }
+type fakeService struct {
+	submitted []TaskSpec
+	drained   map[string]bool
+}
 
 func (f *fakeService) Nodes() []Node { return []Node{{Name: "node1", State: NodeReady}} }
 func (f *fakeService) Reboot(name string) error {
@@ -22,9 +25,19 @@ func (f *fakeService) Reboot(name string) error {
 	}
 	return nil
 }
+func (f *fakeService) Drain(name string, drain bool) error {
+	if err := f.Reboot(name); err != nil {
+		return err
+	}
+	f.drained[name] = drain
+	return nil
+}
 func (f *fakeService) Submit(tasks []TaskSpec) ([]uint64, error) {
 	if len(tasks) == 0 {
 		return nil, fmt.Errorf("%w: no tasks", ErrInvalid)
+	}
+	if len(tasks) > 1000 {
+		return nil, fmt.Errorf("%w: try later", ErrBusy)
 	}
 	f.submitted = append(f.submitted, tasks...)
 	ids := make([]uint64, len(tasks))
@@ -42,6 +55,12 @@ func (f *fakeService) Task(id uint64) (Task, error) {
 	}
 	return Task{ID: 1, State: TaskDone, Result: &Result{Stdout: "ok"}}, nil
 }
+func (f *fakeService) Cancel(id uint64) (Task, error) {
+	if id == 1 {
+		return Task{}, fmt.Errorf("%w: task 1 has finished already", ErrConflict)
+	}
+	return Task{ID: id, State: TaskCancelled}, nil
+}
 
 func serveFake(t *testing.T) (*Client, string, *fakeService) {
 	t.Helper()
@@ -50,7 +69,7 @@ func serveFake(t *testing.T) (*Client, string, *fakeService) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &fakeService{}
+	svc := &fakeService{drained: map[string]bool{}}
 	srv := &http.Server{Handler: NewHandler(svc, slog.New(slog.NewTextHandler(io.Discard, nil)))}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
@@ -79,6 +98,18 @@ func TestClientAndHandler(t *testing.T) {
 	if _, err := c.Task(ctx, 99); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("unknown task: %v", err)
 	}
+	if err := c.Drain(ctx, "node1"); err != nil || !svc.drained["node1"] {
+		t.Fatalf("drain: %v, drained %v", err, svc.drained)
+	}
+	if err := c.Resume(ctx, "node1"); err != nil || svc.drained["node1"] {
+		t.Fatalf("resume: %v, drained %v", err, svc.drained)
+	}
+	if task, err := c.Cancel(ctx, 5); err != nil || task.State != TaskCancelled {
+		t.Fatalf("cancel: %+v %v", task, err)
+	}
+	if _, err := c.Cancel(ctx, 1); err == nil || !strings.Contains(err.Error(), "finished already") {
+		t.Fatalf("cancel of a finished task: %v", err)
+	}
 }
 
 func TestBadRequestsGetClearErrors(t *testing.T) {
@@ -97,6 +128,9 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 		{"GET", "/v1/tasks?from=-1", "", http.StatusBadRequest},
 		{"GET", "/v1/tasks/42", "", http.StatusNotFound},
 		{"DELETE", "/v1/nodes", "", http.StatusMethodNotAllowed},
+		{"POST", "/v1/nodes/node9/drain", "", http.StatusNotFound},
+		{"POST", "/v1/tasks/x/cancel", "", http.StatusBadRequest},
+		{"POST", "/v1/tasks", `{"tasks":[` + strings.Repeat(`{"command":"x"},`, 1000) + `{"command":"x"}]}`, http.StatusServiceUnavailable},
 	} {
 		req, _ := http.NewRequest(tc.method, "http://ramfarm"+tc.path, strings.NewReader(tc.body))
 		resp, err := hc.Do(req)

@@ -39,6 +39,22 @@ func (c *Client) Reboot(ctx context.Context, node string) error {
 	return c.do(ctx, http.MethodPost, "/v1/nodes/"+node+"/reboot", nil, nil)
 }
 
+// Drain stops handing tasks to a node; its running tasks finish.
+func (c *Client) Drain(ctx context.Context, node string) error {
+	return c.do(ctx, http.MethodPost, "/v1/nodes/"+node+"/drain", nil, nil)
+}
+
+// Resume undoes Drain.
+func (c *Client) Resume(ctx context.Context, node string) error {
+	return c.do(ctx, http.MethodPost, "/v1/nodes/"+node+"/resume", nil, nil)
+}
+
+// Cancel ends a task that has no result yet and returns it.
+func (c *Client) Cancel(ctx context.Context, id uint64) (Task, error) {
+	var t Task
+	return t, c.do(ctx, http.MethodPost, fmt.Sprintf("/v1/tasks/%d/cancel", id), nil, &t)
+}
+
 // Submit submits tasks and returns their ids once they are stored.
 func (c *Client) Submit(ctx context.Context, tasks []TaskSpec) ([]uint64, error) {
 	var rep SubmitReply

@@ -13,9 +13,11 @@ import (
 type Service interface {
 	Nodes() []Node
 	Reboot(node string) error
+	Drain(node string, drain bool) error
 	Submit(tasks []TaskSpec) ([]uint64, error)
 	Tasks(from uint64, limit int) ([]Task, error)
 	Task(id uint64) (Task, error)
+	Cancel(id uint64) (Task, error)
 }
 
 // Errors a Service returns that map to HTTP statuses.
@@ -23,6 +25,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
 	ErrInvalid  = errors.New("invalid request")
+	// ErrBusy refuses a submission while the queue is full; retry later.
+	ErrBusy = errors.New("queue full")
 )
 
 // Limits on what one request may carry.
@@ -45,6 +49,15 @@ func NewHandler(s Service, log *slog.Logger) http.Handler {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
+	for verb, drain := range map[string]bool{"drain": true, "resume": false} {
+		mux.HandleFunc("POST /v1/nodes/{name}/"+verb, func(w http.ResponseWriter, r *http.Request) {
+			if err := s.Drain(r.PathValue("name"), drain); err != nil {
+				fail(w, log, err)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
 	mux.HandleFunc("POST /v1/tasks", func(w http.ResponseWriter, r *http.Request) {
 		var req SubmitRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSubmitBytes))
@@ -75,19 +88,27 @@ func NewHandler(s Service, log *slog.Logger) http.Handler {
 		reply(w, log, http.StatusOK, tasks)
 	})
 	mux.HandleFunc("GET /v1/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-		if err != nil {
-			fail(w, log, fmt.Errorf("%w: task id %q", ErrInvalid, r.PathValue("id")))
-			return
-		}
-		t, err := s.Task(id)
-		if err != nil {
-			fail(w, log, err)
-			return
-		}
-		reply(w, log, http.StatusOK, t)
+		withTask(w, r, log, s.Task)
+	})
+	mux.HandleFunc("POST /v1/tasks/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
+		withTask(w, r, log, s.Cancel)
 	})
 	return mux
+}
+
+// withTask replies with what do returns for the task named in the path.
+func withTask(w http.ResponseWriter, r *http.Request, log *slog.Logger, do func(uint64) (Task, error)) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		fail(w, log, fmt.Errorf("%w: task id %q", ErrInvalid, r.PathValue("id")))
+		return
+	}
+	t, err := do(id)
+	if err != nil {
+		fail(w, log, err)
+		return
+	}
+	reply(w, log, http.StatusOK, t)
 }
 
 func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
@@ -119,6 +140,9 @@ func fail(w http.ResponseWriter, log *slog.Logger, err error) {
 		status = http.StatusConflict
 	case errors.Is(err, ErrInvalid):
 		status = http.StatusBadRequest
+	case errors.Is(err, ErrBusy):
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
 	default:
 		log.Error("api: request failed", "err", err)
 	}

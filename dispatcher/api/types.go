@@ -23,6 +23,7 @@ type Node struct {
 	State             string    `json:"state"`
 	BootID            string    `json:"boot_id"`
 	Profile           string    `json:"profile,omitempty"` // the boot profile the node says it booted; "" if it did not say
+	Drained           bool      `json:"drained,omitempty"` // gets no new tasks (ramfarm drain); survives restarts
 	Cores             int       `json:"cores"`
 	MemoryBytes       uint64    `json:"memory_bytes"`
 	MemAvailableBytes uint64    `json:"mem_available_bytes"`
@@ -34,11 +35,15 @@ type Node struct {
 
 // Task states.
 const (
-	TaskQueued  = "queued"
-	TaskRunning = "running"
-	TaskDone    = "done"   // exited 0
-	TaskFailed  = "failed" // exited non-zero, timed out or could not start
+	TaskQueued    = "queued"
+	TaskRunning   = "running"
+	TaskDone      = "done"      // exited 0
+	TaskFailed    = "failed"    // exited non-zero, timed out or could not start
+	TaskCancelled = "cancelled" // cancelled before it finished
 )
+
+// CancelledError is the error of the result recorded for a cancelled task.
+const CancelledError = "cancelled"
 
 // TaskSpec is one task to submit.
 type TaskSpec struct {

@@ -82,24 +82,63 @@ func WriteNodeTable(out io.Writer, list []api.Node, now time.Time) error {
 		if profile == "" {
 			profile = "-"
 		}
+		state := n.State
+		if n.Drained {
+			state += ",drained"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%.2f\t%s\t%s ago\t%s\n",
-			n.Name, n.MAC, n.IP, n.State, profile, n.Cores, n.Load1,
+			n.Name, n.MAC, n.IP, state, profile, n.Cores, n.Load1,
 			bytesIEC(n.MemAvailableBytes), now.Sub(n.LastSeen).Round(time.Second), idList(n.Running))
 	}
 	return tw.Flush()
 }
 
 func reboot(args []string, out io.Writer) error {
-	fs, socket := clientFlags("reboot", "NODE...", "Asks each node's agent to reboot its machine; the node boots again over PXE\nand registers with a new boot id.")
+	return forEachNode(args, out, "reboot", "Asks each node's agent to reboot its machine; the node boots again over PXE\nand registers with a new boot id.",
+		(*api.Client).Reboot, "reboot requested")
+}
+
+func drain(args []string, out io.Writer) error {
+	return forEachNode(args, out, "drain", "Stops handing new tasks to each node; the tasks it runs finish. The mark\nsurvives dispatcher restarts and node reboots; \"ramfarm resume\" lifts it.",
+		(*api.Client).Drain, "drained: gets no new tasks")
+}
+
+func resume(args []string, out io.Writer) error {
+	return forEachNode(args, out, "resume", "Hands tasks to each drained node again.",
+		(*api.Client).Resume, "resumed")
+}
+
+// forEachNode is a command that does one thing to each node named.
+func forEachNode(args []string, out io.Writer, name, help string, do func(*api.Client, context.Context, string) error, done string) error {
+	fs, socket := clientFlags(name, "NODE...", help)
 	if err := parseWithArgs(fs, args); err != nil {
 		return err
 	}
 	c := api.NewClient(*socket)
-	for _, name := range fs.Args() {
-		if err := c.Reboot(context.Background(), name); err != nil {
+	for _, node := range fs.Args() {
+		if err := do(c, context.Background(), node); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s: reboot requested\n", name)
+		fmt.Fprintf(out, "%s: %s\n", node, done)
+	}
+	return nil
+}
+
+func cancel(args []string, out io.Writer) error {
+	fs, socket := clientFlags("cancel", "TASK...", "Cancels each task that has not finished: a queued task never runs, a running\none is killed on its node. Its result says \"cancelled\".")
+	if err := parseWithArgs(fs, args); err != nil {
+		return err
+	}
+	ids, err := parseIDs(fs.Args())
+	if err != nil {
+		return err
+	}
+	c := api.NewClient(*socket)
+	for _, id := range ids {
+		if _, err := c.Cancel(context.Background(), id); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%d: cancelled\n", id)
 	}
 	return nil
 }
@@ -250,12 +289,12 @@ func task(args []string, out io.Writer) error {
 	if err := parseWithArgs(fs, args); err != nil {
 		return err
 	}
+	ids, err := parseIDs(fs.Args())
+	if err != nil {
+		return err
+	}
 	c := api.NewClient(*socket)
-	for _, a := range fs.Args() {
-		id, err := strconv.ParseUint(a, 10, 64)
-		if err != nil {
-			return fmt.Errorf("task id %q is not a number", a)
-		}
+	for _, id := range ids {
 		t, err := c.Task(context.Background(), id)
 		if err != nil {
 			return err
@@ -265,6 +304,19 @@ func task(args []string, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// parseIDs reads task ids, all of them before any is acted on.
+func parseIDs(args []string) ([]uint64, error) {
+	ids := make([]uint64, len(args))
+	for i, a := range args {
+		id, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("task id %q is not a number", a)
+		}
+		ids[i] = id
+	}
+	return ids, nil
 }
 
 func printJSON(out io.Writer, v any) error {

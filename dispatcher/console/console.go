@@ -21,9 +21,12 @@ var commands = []command{
 	{"serve", "[flags]", "run the dispatcher: boot services, node registry, task queue, API", serve},
 	{"nodes", "[--json]", "list nodes: name, MAC, IP, state, cores, load, last seen, running tasks", nodes},
 	{"reboot", "NODE...", "reboot nodes through their agents (they boot again over PXE)", reboot},
-	{"submit", "[--timeout D] [--wait] [-f FILE | COMMAND...]", "submit shell commands as tasks", submit},
+	{"drain", "NODE...", "hand no new tasks to nodes; their running tasks finish", drain},
+	{"resume", "NODE...", "hand tasks to drained nodes again", resume},
+	{"submit", "[--timeout D] [--priority N] [--retries N] [--wait] [-f FILE | COMMAND...]", "submit shell commands as tasks", submit},
 	{"tasks", "[--from ID] [--limit N] [--json]", "list tasks with their state and exit status", tasks},
 	{"task", "ID...", "show tasks in full, output included", task},
+	{"cancel", "TASK...", "cancel tasks: queued ones never run, running ones are killed", cancel},
 }
 
 // Main runs the ramfarm command with args (without the program name) and

@@ -78,6 +78,7 @@ Flags:
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9470", "serve Prometheus metrics at http://`host:port`/metrics (empty: off; loopback by default, so not on the LAN by accident)")
 	heartbeat := fs.Duration("heartbeat", 5*time.Second, "agent heartbeat period; a node silent for 3 periods is lost and its tasks run elsewhere")
 	window := fs.Int("window", 1024, "tasks in the circular task list at once")
+	maxQueued := fs.Int("max-queued", dispatcher.DefaultMaxQueued, "refuse submissions (HTTP 503, retry later) while this many tasks wait for a result; a queued task costs about 50 bytes of memory")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	if err := parse(fs, args); err != nil {
@@ -95,7 +96,7 @@ Flags:
 	}
 	cfg := dispatcher.Config{
 		StateDir: *stateDir, APISocket: *apiSocket, AgentAddr: *agentAddr, MetricsAddr: *metricsAddr,
-		Heartbeat: *heartbeat, Window: *window, Logger: log,
+		Heartbeat: *heartbeat, Window: *window, MaxQueued: *maxQueued, Logger: log,
 	}
 	if !*noPXE {
 		if *iface == "" {

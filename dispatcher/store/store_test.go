@@ -175,3 +175,22 @@ func TestLeasesSurviveReopen(t *testing.T) {
 		t.Fatalf("leases after reopen: %+v", leases)
 	}
 }
+
+func TestDrainMarkSurvivesReopen(t *testing.T) {
+	s, path := openTemp(t)
+	const mac = "52:54:00:00:00:0d"
+	if err := s.SetDrained(mac, true); err == nil {
+		t.Fatal("drained a node never seen")
+	}
+	if _, err := s.NodeFor(mac); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDrained(mac, true); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, path)
+	n, err := s.NodeFor(mac)
+	if err != nil || !n.Drained || n.Name != "node1" {
+		t.Fatalf("after reopen: %+v %v, want node1 drained", n, err)
+	}
+}
