@@ -43,8 +43,8 @@ bench-deps:
 # Side-by-side measurements against the peers; one line per figure.
 bench: bench-boot bench-dispatch
 
-bench-boot: bench-deps build image
-	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm -images $(IMAGES) dhcp
+bench-boot: bench-deps build image kernel
+	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm -images $(IMAGES) -kernel vmlinuz-ramfarm dhcp boot-files boot-to-ready
 
 bench-dispatch: build
 	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm dispatch-capacity
@@ -66,6 +66,7 @@ test: vet unit e2e
 fuzz:
 	$(GO) test ./protocol -run '^$$' -fuzz FuzzDecode -fuzztime 30s
 	$(GO) test ./pxe -run '^$$' -fuzz FuzzDHCPHandler -fuzztime 30s
+	$(GO) test ./pxe -run '^$$' -fuzz FuzzParseProfiles -fuzztime 30s
 
 clean:
 	rm -rf $(BIN) $(IMAGES)/*.gz $(IMAGES)/vmlinuz $(IMAGES)/vmlinuz-ramfarm $(IMAGES)/manifest.json

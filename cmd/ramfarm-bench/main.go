@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,13 +22,31 @@ func main() { os.Exit(run()) }
 func run() int {
 	fs := flag.NewFlagSet("ramfarm-bench", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: ramfarm-bench [flags] dhcp|dispatch-capacity|heartbeats
+		fmt.Fprint(fs.Output(), `Usage: ramfarm-bench [flags] benchmark...
+
+Runs the benchmarks named, in order, and stops at the first that fails.
 
 dhcp   perfdhcp (Kea) against "ramfarm serve" and then dnsmasq, in the same
        namespace setup with the same simulated clients and target rate, leases
        on disk for both. Prints
          bench dhcp: ramfarm=<exchanges/s> dnsmasq=<exchanges/s> ratio=<r>
        and a detail line with the drops.
+
+boot-files
+       -boot-clients simulated PXE clients at once (each its own MAC, through a
+       DHCP relay) against "ramfarm serve" and then dnsmasq: DHCP as a PXE ROM,
+       the iPXE binary over TFTP, DHCP as iPXE, the boot script, then kernel
+       and initramfs (ramfarm: HTTP; dnsmasq: TFTP), every byte checked. Prints
+         bench boot-files: ramfarm=<s> dnsmasq=<s> ratio=<r> failures=<n>
+       (seconds until the last client has every byte) and a per-phase line.
+
+boot-to-ready
+       one QEMU node (SeaBIOS, iPXE ROM, virtio-net, 1 CPU, 512 MB) from power-on
+       until its agent registers: booted by "ramfarm serve", then by dnsmasq
+       (DHCP, TFTP, iPXE script) with a --no-pxe dispatcher; -runs times each,
+       alternating. Prints
+         bench boot-to-ready: ramfarm=<s> dnsmasq=<s> ratio=<r>
+       (medians) and a line with every run.
 
 dispatch-capacity
        the dispatcher alone, its durable store on, under simulated nodes that
@@ -56,36 +75,151 @@ Flags:
 	hbNodes := fs.Int("hb-nodes", 10000, "heartbeats: simulated nodes")
 	interval := fs.Duration("interval", time.Second, "heartbeats: heartbeat period")
 	measure := fs.Duration("measure", 20*time.Second, "heartbeats: how long CPU is measured")
+	bootClients := fs.Int("boot-clients", 200, "boot-files: simulated clients booting at once")
+	bootDeadline := fs.Duration("boot-deadline", 10*time.Minute, "boot-files: each client's deadline")
+	kernel := fs.String("kernel", "vmlinuz", "boot-files, boot-to-ready: kernel file `name` in -images")
+	initrd := fs.String("initrd", "ramfarm-node.cpio.gz", "boot-files, boot-to-ready: initramfs file `name` in -images")
+	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "boot-files, boot-to-ready: `directory` with undionly.kpxe")
+	keep := fs.Bool("keep", false, "keep the work directory (logs, serial consoles) and print where it is")
+	runs := fs.Int("runs", 3, "boot-to-ready: boots per server (the median is reported)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() < 1 {
 		fs.Usage()
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if fs.Arg(0) == simulatorCommand {
+		return runSimulator(ctx)
+	}
 	work, err := os.MkdirTemp("", "ramfarm-bench-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(work)
+	if *keep {
+		fmt.Fprintln(os.Stderr, "ramfarm-bench: work directory kept:", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
 	bin, _ := filepath.Abs(*ramfarm)
 	img, _ := filepath.Abs(*images)
 
-	switch fs.Arg(0) {
-	case "dhcp":
-		return benchDHCP(ctx, bench.DHCPConfig{
-			Clients: *clients, Rate: *rate, Period: *period, Ramfarm: bin, ImagesDir: img, WorkDir: work,
-		})
-	case "dispatch-capacity":
-		return benchCapacity(ctx, bench.CapacityConfig{Ramfarm: bin, WorkDir: work, Tasks: *tasks, Nodes: *nodes, Slots: *slots})
-	case "heartbeats":
-		return benchHeartbeats(ctx, bench.HeartbeatConfig{Ramfarm: bin, WorkDir: work, Nodes: *hbNodes, Interval: *interval, Measure: *measure})
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	fs.Usage()
-	return 2
+	benchmarks := map[string]func() int{
+		"dhcp": func() int {
+			return benchDHCP(ctx, bench.DHCPConfig{
+				Clients: *clients, Rate: *rate, Period: *period, Ramfarm: bin, ImagesDir: img, WorkDir: work,
+			})
+		},
+		"boot-files": func() int {
+			return benchBootFiles(ctx, bench.BootFilesConfig{
+				Clients: *bootClients, Ramfarm: bin, ImagesDir: img, Kernel: *kernel, Initrd: *initrd,
+				IPXEDir: *ipxeDir, WorkDir: work, Deadline: *bootDeadline, Simulator: []string{self, simulatorCommand},
+			})
+		},
+		"boot-to-ready": func() int {
+			return benchBootToReady(ctx, bench.BootToReadyConfig{
+				Runs: *runs, Ramfarm: bin, ImagesDir: img, Kernel: *kernel, Initrd: *initrd, IPXEDir: *ipxeDir, WorkDir: work,
+			})
+		},
+		"dispatch-capacity": func() int {
+			return benchCapacity(ctx, bench.CapacityConfig{Ramfarm: bin, WorkDir: work, Tasks: *tasks, Nodes: *nodes, Slots: *slots})
+		},
+		"heartbeats": func() int {
+			return benchHeartbeats(ctx, bench.HeartbeatConfig{Ramfarm: bin, WorkDir: work, Nodes: *hbNodes, Interval: *interval, Measure: *measure})
+		},
+	}
+	for _, name := range fs.Args() {
+		if benchmarks[name] == nil {
+			fmt.Fprintf(os.Stderr, "ramfarm-bench: no benchmark %q\n", name)
+			fs.Usage()
+			return 2
+		}
+	}
+	for _, name := range fs.Args() {
+		if code := benchmarks[name](); code != 0 {
+			return code
+		}
+	}
+	return 0
+}
+
+// simulatorCommand runs the boot-files client simulator (BootFiles starts
+// it inside the client namespace); not for people.
+const simulatorCommand = "boot-files-clients"
+
+func runSimulator(ctx context.Context) int {
+	if err := bench.ServeBootClients(ctx, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "boot-files client simulator:", err)
+		return 1
+	}
+	return 0
+}
+
+func benchBootFiles(ctx context.Context, cfg bench.BootFilesConfig) int {
+	rf, dm, err := bench.BootFiles(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench boot-files:", err)
+		return 1
+	}
+	fmt.Printf("bench boot-files: ramfarm=%.2f dnsmasq=%.2f ratio=%.2f failures=%d\n",
+		rf.Wall.Seconds(), dm.Wall.Seconds(), ratio(rf.Wall, dm.Wall), rf.Failures)
+	fmt.Printf("bench boot-files detail: clients=%d ramfarm[%s] dnsmasq[%s]\n", cfg.Clients, phases(rf), phases(dm))
+	for _, side := range []struct {
+		name string
+		r    bench.BootClientsResult
+	}{{"ramfarm", rf}, {"dnsmasq", dm}} {
+		for _, e := range side.r.Errors {
+			fmt.Fprintf(os.Stderr, "bench boot-files: %s: %s\n", side.name, e)
+		}
+	}
+	return 0
+}
+
+// phases formats a side's per-phase medians and maxima, its failures and
+// retries.
+func phases(r bench.BootClientsResult) string {
+	var b strings.Builder
+	for p, name := range bench.PhaseNames {
+		fmt.Fprintf(&b, "%s=%.2f/%.2f ", name, r.P50[p].Seconds(), r.Max[p].Seconds())
+	}
+	fmt.Fprintf(&b, "(p50/max s) failures=%d dhcp-resends=%d download-restarts=%d", r.Failures, r.Resends, r.Restarts)
+	return b.String()
+}
+
+func benchBootToReady(ctx context.Context, cfg bench.BootToReadyConfig) int {
+	rf, dm, err := bench.BootToReady(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench boot-to-ready:", err)
+		return 1
+	}
+	rfMed, dmMed := bench.Median(rf), bench.Median(dm)
+	fmt.Printf("bench boot-to-ready: ramfarm=%.2f dnsmasq=%.2f ratio=%.2f\n", rfMed.Seconds(), dmMed.Seconds(), ratio(rfMed, dmMed))
+	fmt.Printf("bench boot-to-ready detail: runs=%d ramfarm=%s dnsmasq=%s (s)\n", cfg.Runs, seconds(rf), seconds(dm))
+	return 0
+}
+
+func seconds(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = fmt.Sprintf("%.2f", d.Seconds())
+	}
+	return strings.Join(s, ",")
+}
+
+// ratio is ramfarm's time over dnsmasq's: below 1 means ramfarm is faster.
+func ratio(ramfarm, dnsmasq time.Duration) float64 {
+	if dnsmasq <= 0 {
+		return 0
+	}
+	return ramfarm.Seconds() / dnsmasq.Seconds()
 }
 
 func benchCapacity(ctx context.Context, cfg bench.CapacityConfig) int {

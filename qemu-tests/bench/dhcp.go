@@ -6,14 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ramfarm/ramfarm/dispatcher/api"
 )
 
 // DHCPConfig is one side-by-side DHCP load test.
@@ -58,7 +54,7 @@ func DHCP(ctx context.Context, cfg DHCPConfig) (ramfarm, dnsmasq PerfResult, err
 	if err != nil {
 		return ramfarm, dnsmasq, fmt.Errorf("ramfarm: %w", err)
 	}
-	dnsmasq, err = measureDHCP(ctx, cfg, "rfbd", startDnsmasq)
+	dnsmasq, err = measureDHCP(ctx, cfg, "rfbd", startDnsmasqDHCP)
 	if err != nil {
 		return ramfarm, dnsmasq, fmt.Errorf("dnsmasq: %w", err)
 	}
@@ -68,20 +64,13 @@ func DHCP(ctx context.Context, cfg DHCPConfig) (ramfarm, dnsmasq PerfResult, err
 type serverStarter func(ctx context.Context, l *Lab, cfg DHCPConfig, dir string) (*exec.Cmd, error)
 
 func measureDHCP(ctx context.Context, cfg DHCPConfig, prefix string, start serverStarter) (PerfResult, error) {
-	l, err := NewLab(fmt.Sprintf("%s%d", prefix, os.Getpid()%100000), dhcpServerAddr, dhcpClientAddr)
+	l, stop, err := startLab(ctx, prefix, dhcpServerAddr, dhcpClientAddr, cfg.WorkDir, func(l *Lab, dir string) (*exec.Cmd, error) {
+		return start(ctx, l, cfg, dir)
+	})
 	if err != nil {
 		return PerfResult{}, err
 	}
-	defer l.Close()
-	dir, err := os.MkdirTemp(cfg.WorkDir, prefix+"-")
-	if err != nil {
-		return PerfResult{}, err
-	}
-	srv, err := start(ctx, l, cfg, dir)
-	if err != nil {
-		return PerfResult{}, err
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
+	defer stop()
 
 	perf := l.In(ctx, l.Client, "perfdhcp", "-4", "-l", l.ClientIP(),
 		"-R", strconv.Itoa(cfg.Clients), "-r", strconv.Itoa(cfg.Rate),
@@ -132,50 +121,16 @@ func parsePerfDHCP(r io.Reader) (PerfResult, error) {
 	return res, s.Err()
 }
 
-func startDnsmasq(ctx context.Context, l *Lab, cfg DHCPConfig, dir string) (*exec.Cmd, error) {
-	cmd := l.In(ctx, l.Server, "dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null",
-		"--interface="+l.ServerIf, "--bind-interfaces",
-		fmt.Sprintf("--dhcp-range=%s,%s,255.255.0.0,1h", dhcpFirst, dhcpLast),
-		"--dhcp-lease-max=100000", "--dhcp-authoritative", "--no-ping", "--quiet-dhcp",
-		"--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"), "--log-facility=-")
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return cmd, waitUDP(ctx, l, 67)
+// dhcpSetup is the server side of the DHCP benchmark in lab l.
+func dhcpSetup(l *Lab, dir string) serverSetup {
+	return serverSetup{NS: l.Server, Iface: l.ServerIf, First: dhcpFirst, Last: dhcpLast, Mask: "255.255.0.0", Dir: dir}
+}
+
+func startDnsmasqDHCP(ctx context.Context, l *Lab, cfg DHCPConfig, dir string) (*exec.Cmd, error) {
+	return startDnsmasq(ctx, dhcpSetup(l, dir))
 }
 
 func startRamfarmDHCP(ctx context.Context, l *Lab, cfg DHCPConfig, dir string) (*exec.Cmd, error) {
-	socket := filepath.Join(dir, "api.sock")
-	cmd := l.In(ctx, l.Server, cfg.Ramfarm, "serve",
-		"--interface", l.ServerIf, "--dhcp-range", dhcpFirst+"-"+dhcpLast,
-		"--boot-dir", cfg.ImagesDir, "--state-dir", dir, "--api-socket", socket,
-		"--metrics-addr", "", "--log-level", "error")
-	log, err := os.Create(filepath.Join(dir, "ramfarm.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	if err := waitAPI(ctx, api.NewClient(socket)); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		b, _ := os.ReadFile(log.Name())
-		return nil, fmt.Errorf("ramfarm serve did not start: %w\n%s", err, b)
-	}
-	return cmd, nil
-}
-
-// waitUDP waits until something listens on a UDP port in the server side.
-func waitUDP(ctx context.Context, l *Lab, port int) error {
-	want := fmt.Sprintf(":%d ", port)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		out, _ := exec.CommandContext(ctx, "ip", "netns", "exec", l.Server, "ss", "-uln").Output()
-		if strings.Contains(string(out), want) {
-			return nil
-		}
-	}
-	return fmt.Errorf("nothing listens on UDP %d after 10 s", port)
+	cmd, _, err := startRamfarm(ctx, cfg.Ramfarm, cfg.ImagesDir, dhcpSetup(l, dir))
+	return cmd, err
 }
