@@ -40,9 +40,11 @@ func TestEndToEnd(t *testing.T) {
 	defer cancel()
 
 	name := fmt.Sprintf("rfe2e%d", os.Getpid()%100000)
+	workDir := t.TempDir()
 	c, err := cluster.Start(ctx, cluster.Config{
 		Name: name, RamfarmBin: env.ramfarm, ImagesDir: env.images,
-		WorkDir: t.TempDir(), Nodes: machines, Heartbeat: time.Second,
+		WorkDir: workDir, Nodes: machines, Heartbeat: time.Second,
+		BootProfiles: writeBootProfiles(t, workDir),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +77,9 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("node %d registered %d cores, machine has %d", i, nodes[i].Cores, machines[i].CPUs)
 		}
 		assertBootedOverPXE(t, c, i, nodes[i])
+		assertBootProfile(t, c, i, nodes[i])
 	}
+	assertNodeTableProfiles(t, ctx, env.ramfarm, c, nodes)
 	coresOf := map[string]int{}
 	for _, n := range nodes {
 		coresOf[n.Name] = n.Cores

@@ -38,6 +38,9 @@ type Config struct {
 	WorkDir    string     // dispatcher state, logs, serial consoles
 	Nodes      []NodeSpec // machines, powered on by PowerOn
 	Heartbeat  time.Duration
+	// BootProfiles is a boot profiles file for the dispatcher
+	// (--boot-profiles); "" boots every node with the default profile.
+	BootProfiles string
 }
 
 // Subnet of the private network; the dispatcher is .1 on the bridge.
@@ -87,7 +90,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	}
 
 	c.socket = filepath.Join(cfg.WorkDir, "api.sock")
-	c.disp = c.net.Command(context.Background(), cfg.RamfarmBin, "serve",
+	args := []string{"serve",
 		"--interface", "br0",
 		"--dhcp-range", dhcpRange,
 		"--boot-dir", cfg.ImagesDir,
@@ -96,7 +99,11 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		"--heartbeat", cfg.Heartbeat.String(),
 		"--cmdline", "console=ttyS0",
 		"--log-level", "debug",
-	)
+	}
+	if cfg.BootProfiles != "" {
+		args = append(args, "--boot-profiles", cfg.BootProfiles)
+	}
+	c.disp = c.net.Command(context.Background(), cfg.RamfarmBin, args...)
 	logFile, err := os.Create(filepath.Join(cfg.WorkDir, "dispatcher.log"))
 	if err != nil {
 		return c, err
