@@ -26,12 +26,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type labDirs struct{ TFTPRoot, BootDir string }
+type labDirs struct {
+	TFTPRoot, BootDir string
+	Proxy             bool // serve in DHCPProxy mode: no ranges, no relay subnet
+}
 
 // labConfig is the server side of the veth lab: 10.199.0.1 on rfpxe0, and
-// 10.200.0.0/24 through a relay agent.
+// 10.200.0.0/24 through a relay agent; or, with dirs.Proxy, a ProxyDHCP
+// server on rfpxe0.
 func labConfig(dirs labDirs) Config {
-	return Config{
+	cfg := Config{
 		Interface: "rfpxe0",
 		ServerIP:  netip.MustParseAddr("10.199.0.1"),
 		Subnet:    netip.MustParsePrefix("10.199.0.0/24"),
@@ -51,6 +55,11 @@ func labConfig(dirs labDirs) Config {
 
 		AnswerRouterSolicitations: true,
 	}
+	if dirs.Proxy {
+		cfg.DHCPMode = DHCPProxy
+		cfg.Ranges, cfg.RelaySubnets = nil, nil
+	}
+	return cfg
 }
 
 // runLabServer runs a Server until SIGTERM, logging JSON to stderr, and then

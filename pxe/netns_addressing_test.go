@@ -86,7 +86,13 @@ func TestReplyAddressingOverVeth(t *testing.T) {
 // what is sent to that address, not broadcasts.
 func unicastExchange(t *testing.T, conn *net.UDPConn, m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
 	t.Helper()
-	if _, err := conn.WriteToUDP(m.ToBytes(), &net.UDPAddr{IP: net.ParseIP("10.199.0.1"), Port: dhcpv4.ServerPort}); err != nil {
+	return unicastExchangeOn(t, conn, dhcpv4.ServerPort, m)
+}
+
+// unicastExchangeOn is unicastExchange to the server's given port.
+func unicastExchangeOn(t *testing.T, conn *net.UDPConn, port int, m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
+	t.Helper()
+	if _, err := conn.WriteToUDP(m.ToBytes(), &net.UDPAddr{IP: net.ParseIP("10.199.0.1"), Port: port}); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1500)
