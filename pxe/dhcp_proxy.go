@@ -10,7 +10,7 @@ import (
 )
 
 // proxyHandler is the DHCP side of a Server in DHCPProxy mode: a ProxyDHCP
-// server as the PXE specification (2.1, §2.2.3 and §2.2.5) describes it.
+// server as the PXE specification (version 2.1) describes it.
 // Another DHCP server on the link hands out the addresses; this one answers
 // only netboot firmware, and only with what to boot:
 //
@@ -96,9 +96,10 @@ func (h *proxyHandler) handleBootServer(raw []byte, from arrival) *reply {
 
 // ack answers a REQUEST to port 4011. The ACK goes to the client's address
 // (ciaddr, else the request's source) and to the port the request came
-// from: the PXE specification has clients send from port 68, as iPXE does,
-// but EDK2's UEFI PXE sends from 4011 and listens only there, so the
-// source port is the one both hear.
+// from, not always 68: iPXE sends from 68 and listens there, but EDK2's
+// UEFI PXE (OVMF, seen on the wire) sends from 4011 and listens only
+// there, so the source port is the one both hear, as dnsmasq and
+// Pixiecore answer too.
 func (h *proxyHandler) ack(req *request, from arrival) (*reply, *drop) {
 	if req.msgType != dhcpv4.MessageTypeRequest {
 		return nil, dropf(dropUnsupportedType, "%v on port 4011", req.msgType)

@@ -10,8 +10,8 @@ import (
 )
 
 // bootServerPort is where PXE clients send a ProxyDHCP server their
-// DHCPREQUEST for boot information (PXE 2.1 §2.2.5, "PXE Boot Server
-// discovery"; in EDK2, PXEBC_BS_DISCOVER_PORT).
+// DHCPREQUEST for boot information (the PXE specification's boot server
+// port; PXEBC_BS_DISCOVER_PORT in EDK2, PXE_PORT in iPXE).
 const bootServerPort = 4011
 
 // listenBootServer opens the port-4011 socket of a ProxyDHCP server. It is
