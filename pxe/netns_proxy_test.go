@@ -116,3 +116,29 @@ func checkLabBootOnly(t *testing.T, m *dhcpv4.DHCPv4, file string) {
 	checkOption(t, m, dhcpv4.OptionEtherboot, false, nil)
 	checkOption(t, m, dhcpv4.OptionIPAddressLeaseTime, false, nil)
 }
+
+// TestProxyPortInUseFailsRun starts a second ProxyDHCP server beside a
+// first in the same namespace: port 67 is shared (SO_REUSEADDR, see
+// listenDHCP), but port 4011 is not, so the second one's Run must fail at
+// once and say why, rather than split the nodes' requests with the first.
+func TestProxyPortInUseFailsRun(t *testing.T) {
+	mustBeRoot(t)
+	lab := newVethLab(t)
+	dirs := newLabDirs(t)
+	dirs.Proxy = true
+	first := lab.startServer(t, dirs)
+	first.waitUntilServing(t)
+
+	second := lab.startServer(t, dirs)
+	select {
+	case <-second.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("a second ProxyDHCP server on the same address kept running:\n%s", second.output.String())
+	}
+	out := second.output.String()
+	if second.waitErr == nil || !strings.Contains(out, "ProxyDHCP port") || !strings.Contains(out, "address already in use") ||
+		strings.Contains(out, "PXE server running") {
+		t.Errorf("second server: exit %v, output:\n%s\nwant a failure naming the ProxyDHCP port in use, before serving", second.waitErr, out)
+	}
+	first.stop(t)
+}
