@@ -34,11 +34,22 @@ type relayDHCP struct {
 	waiting map[dhcpv4.TransactionID]chan *dhcpv4.DHCPv4
 }
 
+// relayReadBuffer is the relay socket's receive buffer: room for a few
+// thousand replies (Linux caps it at net.core.rmem_max, 4 MiB on Debian).
+const relayReadBuffer = 4 << 20
+
 // newRelayDHCP listens at local (the relay's address, port 67 for real
 // servers) and sends to server.
 func newRelayDHCP(local, server *net.UDPAddr) (*relayDHCP, error) {
 	conn, err := net.ListenUDP("udp4", local)
 	if err != nil {
+		return nil, fmt.Errorf("relay socket: %w", err)
+	}
+	// The replies to 200 clients come in one burst, more than the default
+	// socket buffer holds. The relay stands in for the network, which
+	// must not be where packets are lost: what is measured is the server.
+	if err := conn.SetReadBuffer(relayReadBuffer); err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("relay socket: %w", err)
 	}
 	r := &relayDHCP{conn: conn, server: server, relay: local.IP,
