@@ -12,12 +12,19 @@ var (
 	// looking for PXE boot servers on port 4011.
 	pxeVendorOptions = encapsulate(dhcpv4.Options{6: {8}})
 
-	// Option 175 for iPXE: no-pxedhcp (176) = 1. iPXE takes any offer
-	// that says "PXEClient" for a ProxyDHCP offer as well, and would
-	// follow our ACK with a ProxyDHCP request to port 4011; it also
-	// waits up to 2 s for ProxyDHCP offers. A full server is the only
-	// DHCP server on the link, so both are pure delay.
-	ipxeOptions = encapsulate(dhcpv4.Options{176: {1}})
+	// Option 175 for iPXE from a full server: no-pxedhcp (176) = 1.
+	// iPXE takes any offer that says "PXEClient" for a ProxyDHCP offer as
+	// well, and would follow our ACK with a ProxyDHCP request to port
+	// 4011; it also waits up to 2 s for ProxyDHCP offers. A full server
+	// is the only DHCP server on the link, so both are pure delay.
+	ipxeNoProxyDHCP = encapsulate(dhcpv4.Options{176: {1}})
+
+	// Option 175 for iPXE from a ProxyDHCP server: priority (1) = 1. Of
+	// the ProxyDHCP offers it sees, iPXE keeps the one of highest
+	// priority, so ours wins over a "PXEClient" offer that a site server
+	// configured for some other boot service may also send, whichever
+	// comes first. No no-pxedhcp: the ProxyDHCP exchange is the point.
+	ipxeProxyPriority = encapsulate(dhcpv4.Options{1: {1}})
 )
 
 // encapsulate encodes sub-options as the value of an encapsulating option
@@ -28,13 +35,13 @@ func encapsulate(sub dhcpv4.Options) []byte {
 }
 
 // bootOptions is what a reply tells a client's firmware: the plan, and
-// whether to add the PXE (43) and iPXE (175) encapsulated options. Both
-// DHCP modes build it with bootFiles.optionsFor and write it with addTo;
-// only a handful of choices differ between them, all in optionsFor.
+// the PXE (43) and iPXE (175) encapsulated options to add. Both DHCP modes
+// build it with bootFiles.optionsFor and write it with addTo; only a
+// handful of choices differ between them, all in optionsFor.
 type bootOptions struct {
 	bootPlan
-	pxeOptions bool // option 43: discovery control = 8
-	noPXEDHCP  bool // option 175: no-pxedhcp = 1
+	pxeOptions  bool   // option 43: discovery control = 8
+	ipxeOptions []byte // option 175's value; nil: no option 175
 }
 
 // optionsFor picks what fw boots next and how a server in mode says so. ok
@@ -44,8 +51,11 @@ func (b bootFiles) optionsFor(fw firmware, mode DHCPMode) (o bootOptions, ok boo
 	if !ok {
 		return bootOptions{}, false
 	}
-	o = bootOptions{bootPlan: plan, pxeOptions: plan.vendorClass == classPXE, noPXEDHCP: plan.ipxe}
+	o = bootOptions{bootPlan: plan, pxeOptions: plan.vendorClass == classPXE}
 	if mode != DHCPProxy || plan.file == "" {
+		if plan.ipxe {
+			o.ipxeOptions = ipxeNoProxyDHCP
+		}
 		return o, true
 	}
 	// A ProxyDHCP reply is told from the address server's by option 60
@@ -65,9 +75,9 @@ func (b bootFiles) optionsFor(fw firmware, mode DHCPMode) (o bootOptions, ok boo
 	// build does reliably. BIOS PXE ROMs keep option 43: discovery
 	// control 8 has them load the file at once.
 	o.pxeOptions = o.pxeOptions && !fw.isUEFIPXE()
-	// We want iPXE's ProxyDHCP exchange now: another server gives the
-	// address, we give the boot file.
-	o.noPXEDHCP = false
+	if plan.ipxe {
+		o.ipxeOptions = ipxeProxyPriority
+	}
 	return o, true
 }
 
@@ -101,9 +111,9 @@ func (o bootOptions) addTo(m *dhcpv4.DHCPv4) {
 	if o.pxeOptions {
 		m.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, pxeVendorOptions))
 	}
-	if o.noPXEDHCP {
+	if o.ipxeOptions != nil {
 		// 175 is the Etherboot option space, which iPXE inherited.
-		m.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionEtherboot, ipxeOptions))
+		m.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionEtherboot, o.ipxeOptions))
 	}
 }
 

@@ -43,14 +43,15 @@ func TestProxyOfferByFirmware(t *testing.T) {
 		file        string // prefix of the file field and option 67
 		vendorClass string // option 60
 		pxeOptions  bool   // option 43
+		ipxe        bool   // option 175 with priority 1
 	}{
 		{name: "BIOS PXE", client: asBIOSPXE, file: "undionly.kpxe", vendorClass: "PXEClient", pxeOptions: true},
 		// Without option 43, UEFI PXE asks again on port 4011.
 		{name: "UEFI x64 PXE", client: asPXE(iana.EFI_X86_64), file: "ipxe.efi", vendorClass: "PXEClient"},
 		{name: "UEFI PXE sending arch 9", client: asPXE(iana.EFI_BC), file: "ipxe.efi", vendorClass: "PXEClient"},
-		{name: "iPXE", client: asIPXE, file: scriptURL, vendorClass: "PXEClient", pxeOptions: true},
+		{name: "iPXE", client: asIPXE, file: scriptURL, vendorClass: "PXEClient", pxeOptions: true, ipxe: true},
 		{name: "iPXE without option 60", client: []dhcpv4.Modifier{dhcpv4.WithUserClass("iPXE", false)},
-			file: scriptURL, vendorClass: "PXEClient"},
+			file: scriptURL, vendorClass: "PXEClient", ipxe: true},
 		{name: "UEFI HTTP Boot", client: asHTTPBoot(iana.EFI_X86_64_HTTP),
 			file: "http://10.77.0.1:8080/ipxe/ipxe.efi", vendorClass: "HTTPClient"},
 	}
@@ -68,7 +69,7 @@ func TestProxyOfferByFirmware(t *testing.T) {
 			if offer.MessageType() != dhcpv4.MessageTypeOffer {
 				t.Fatalf("got %v, want OFFER", offer.MessageType())
 			}
-			checkBootOnly(t, offer, tc.file, tc.vendorClass, tc.pxeOptions)
+			checkBootOnly(t, offer, tc.file, tc.vendorClass, tc.pxeOptions, tc.ipxe)
 			if st := s.Stats().DHCP; st.ProxyOffers != 1 || st.Offers != 0 {
 				t.Errorf("stats %+v, want 1 proxy offer and no lease offer", st)
 			}
@@ -77,8 +78,10 @@ func TestProxyOfferByFirmware(t *testing.T) {
 }
 
 // checkBootOnly checks a ProxyDHCP reply: boot information, our server
-// identifier, and no address, lease or network settings.
-func checkBootOnly(t *testing.T, m *dhcpv4.DHCPv4, file, vendorClass string, pxeOptions bool) {
+// identifier, and no address, lease or network settings. ipxe says the
+// reply is to iPXE, which gets option 175 with priority 1 and never
+// no-pxedhcp.
+func checkBootOnly(t *testing.T, m *dhcpv4.DHCPv4, file, vendorClass string, pxeOptions, ipxe bool) {
 	t.Helper()
 	if !m.YourIPAddr.IsUnspecified() {
 		t.Errorf("yiaddr %v, want 0.0.0.0: the address server gives the address", m.YourIPAddr)
@@ -97,8 +100,7 @@ func checkBootOnly(t *testing.T, m *dhcpv4.DHCPv4, file, vendorClass string, pxe
 		t.Errorf("option 60 %q, want %q", got, vendorClass)
 	}
 	checkOption(t, m, dhcpv4.OptionVendorSpecificInformation, pxeOptions, []byte{6, 1, 8, 255})
-	// No no-pxedhcp: the ProxyDHCP exchange is what we want.
-	checkOption(t, m, dhcpv4.OptionEtherboot, false, nil)
+	checkOption(t, m, dhcpv4.OptionEtherboot, ipxe, []byte{1, 1, 1, 255})
 	for _, code := range []dhcpv4.OptionCode{dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer,
 		dhcpv4.OptionIPAddressLeaseTime, dhcpv4.OptionRenewTimeValue, dhcpv4.OptionRebindingTimeValue, dhcpv4.OptionHostName} {
 		checkOption(t, m, code, false, nil)
@@ -153,7 +155,7 @@ func TestProxyRelayedDiscover(t *testing.T) {
 	if out == nil || out.to.String() != "10.88.0.1:67" || out.how != viaRelay {
 		t.Fatalf("relayed DISCOVER answered %+v, want an OFFER to the relay 10.88.0.1:67", out)
 	}
-	checkBootOnly(t, onTheWire(t, out.msg), "undionly.kpxe", "PXEClient", true)
+	checkBootOnly(t, onTheWire(t, out.msg), "undionly.kpxe", "PXEClient", true, false)
 }
 
 func TestProxyBootServerAck(t *testing.T) {
@@ -165,13 +167,14 @@ func TestProxyBootServerAck(t *testing.T) {
 		to           string // where the ACK goes
 		file         string
 		pxeOptions   bool
+		ipxe         bool
 	}{
 		// EDK2 sends from port 4011 and listens there only.
 		{name: "UEFI PXE", source: "10.77.0.150:4011", to: "10.77.0.150:4011", file: "ipxe.efi",
 			client: append(asPXE(iana.EFI_X86_64), ours, dhcpv4.WithClientIP(net.ParseIP("10.77.0.150")),
 				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid)))},
 		// iPXE sends from port 68.
-		{name: "iPXE", source: "10.77.0.151:68", to: "10.77.0.151:68", file: scriptURL, pxeOptions: true,
+		{name: "iPXE", source: "10.77.0.151:68", to: "10.77.0.151:68", file: scriptURL, pxeOptions: true, ipxe: true,
 			client: append(asIPXE, ours, dhcpv4.WithClientIP(net.ParseIP("10.77.0.151")))},
 		{name: "no ciaddr: the source address", source: "10.77.0.152:68", to: "10.77.0.152:68",
 			file: "undionly.kpxe", pxeOptions: true, client: asBIOSPXE},
@@ -197,7 +200,7 @@ func TestProxyBootServerAck(t *testing.T) {
 			if !ack.ClientIPAddr.Equal(req.ClientIPAddr) {
 				t.Errorf("ciaddr %v, want the request's %v echoed", ack.ClientIPAddr, req.ClientIPAddr)
 			}
-			checkBootOnly(t, ack, tc.file, "PXEClient", tc.pxeOptions)
+			checkBootOnly(t, ack, tc.file, "PXEClient", tc.pxeOptions, tc.ipxe)
 			if got, sent := ack.Options.Get(dhcpv4.OptionClientMachineIdentifier), req.Options.Get(dhcpv4.OptionClientMachineIdentifier); !bytes.Equal(got, sent) {
 				t.Errorf("option 97 = % x, want the client's % x", got, sent)
 			}

@@ -50,6 +50,7 @@ func TestProxyDHCPOverVeth(t *testing.T) {
 		t.Fatalf("got %v, want OFFER", got.msg.MessageType())
 	}
 	checkLabBootOnly(t, got.msg, "http://10.199.0.1:8080/boot.ipxe")
+	checkOption(t, got.msg, dhcpv4.OptionEtherboot, true, []byte{1, 1, 1, 255}) // priority, not no-pxedhcp
 
 	// Not ours: a plain client, and iPXE's REQUEST to the address server.
 	plain := message(t, dhcpv4.MessageTypeDiscover, mac)
@@ -92,6 +93,7 @@ func TestProxyDHCPOverVeth(t *testing.T) {
 		}
 		checkLabBootOnly(t, ack, "ipxe.efi")
 		checkOption(t, ack, dhcpv4.OptionVendorSpecificInformation, false, nil)
+		checkOption(t, ack, dhcpv4.OptionEtherboot, false, nil)
 	}
 
 	stats := server.stop(t)
@@ -113,7 +115,6 @@ func checkLabBootOnly(t *testing.T, m *dhcpv4.DHCPv4, file string) {
 	if !strings.HasPrefix(m.BootFileNameOption(), file) {
 		t.Errorf("boot file %q, want %s...", m.BootFileNameOption(), file)
 	}
-	checkOption(t, m, dhcpv4.OptionEtherboot, false, nil)
 	checkOption(t, m, dhcpv4.OptionIPAddressLeaseTime, false, nil)
 }
 
