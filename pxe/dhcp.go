@@ -38,7 +38,7 @@ func newDHCPHandler(cfg Config, boot bootFiles, stats *dhcpCounters) *dhcpHandle
 		leases:   newLeasePool(nets, reserved, cfg.LeaseTime),
 		store:    cfg.Leases,
 		stats:    stats,
-		log:      cfg.Logger.With("component", "dhcp"),
+		log:      cfg.Logger.With("service", "dhcp"),
 		now:      time.Now,
 	}
 }

@@ -37,7 +37,7 @@ func newProxyHandler(cfg Config, boot bootFiles, stats *dhcpCounters) *proxyHand
 		serverIP: cfg.ServerIP,
 		boot:     boot,
 		stats:    stats,
-		log:      cfg.Logger.With("component", "dhcp", "mode", DHCPProxy.String()),
+		log:      cfg.Logger.With("service", "dhcp", "mode", DHCPProxy.String()),
 	}
 }
 

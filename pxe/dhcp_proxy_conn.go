@@ -26,6 +26,9 @@ func listenBootServer(iface string, serverIP netip.Addr, log *slog.Logger) (*dhc
 		return nil, fmt.Errorf("dhcp: interface %s: %w", iface, err)
 	}
 	pc, err := net.ListenPacket("udp4", netip.AddrPortFrom(serverIP, bootServerPort).String())
+	if err == nil {
+		growReceiveBuffer(pc, log)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: ProxyDHCP port: %w", err)
 	}

@@ -24,7 +24,7 @@ type bootHTTP struct {
 	policy  BootPolicy
 	scripts map[string]bootScript // by profile name, rendered at start
 	bootDir *os.Root
-	ipxeDir *os.Root
+	ipxe    ipxeFiles
 	log     *slog.Logger
 }
 
@@ -37,11 +37,11 @@ type bootScript struct {
 
 // newBootHTTP checks that the files of every boot profile are in bootDir
 // and renders their scripts, for files served at baseURL/boot/.
-func newBootHTTP(cfg *Config, baseURL string, bootDir, ipxeDir *os.Root) (*bootHTTP, error) {
+func newBootHTTP(cfg *Config, baseURL string, bootDir *os.Root, ipxe ipxeFiles) (*bootHTTP, error) {
 	policy := cfg.bootPolicy()
 	b := &bootHTTP{
-		policy: policy, scripts: map[string]bootScript{}, bootDir: bootDir, ipxeDir: ipxeDir,
-		log: cfg.Logger.With("component", "http"),
+		policy: policy, scripts: map[string]bootScript{}, bootDir: bootDir, ipxe: ipxe,
+		log: cfg.Logger.With("service", "http"),
 	}
 	var errs []error
 	for _, p := range policy.Profiles() {
@@ -92,7 +92,7 @@ func (b *bootHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/boot/"):
 		b.serveFile(w, r, b.bootDir, strings.TrimPrefix(p, "/boot/"))
 	case strings.HasPrefix(p, "/ipxe/"):
-		b.serveFile(w, r, b.ipxeDir, strings.TrimPrefix(p, "/ipxe/"))
+		b.serveIPXE(w, r, strings.TrimPrefix(p, "/ipxe/"))
 	default:
 		b.fail(w, r, http.StatusNotFound, "no such path")
 	}
@@ -143,6 +143,18 @@ func (b *bootHTTP) serveFile(w http.ResponseWriter, r *http.Request, root *os.Ro
 	w.Header().Set("ETag", etag(info))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	http.ServeContent(w, r, name, info.ModTime(), f)
+}
+
+// serveIPXE sends an iPXE binary, for UEFI HTTP Boot.
+func (b *bootHTTP) serveIPXE(w http.ResponseWriter, r *http.Request, name string) {
+	f, file, err := b.ipxe.open(name)
+	if err != nil {
+		b.fail(w, r, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("ETag", file.etag)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, name, file.modTime, f)
 }
 
 func (b *bootHTTP) fail(w http.ResponseWriter, r *http.Request, status int, reason string) {

@@ -29,27 +29,25 @@ type Server struct {
 	raStats   raCounters
 }
 
-// New checks cfg (see Config.Validate), opens TFTPRoot and BootDir, which
-// the Server keeps open for its lifetime, and loads the leases of
-// cfg.Leases.
+// New checks cfg (see Config.Validate), reads the iPXE binaries of
+// TFTPRoot, opens BootDir, which the Server keeps open for its lifetime, and
+// loads the leases of cfg.Leases.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("pxe: invalid config: %w", err)
 	}
-	tftpRoot, err := os.OpenRoot(cfg.TFTPRoot)
+	ipxe, err := loadIPXE(cfg.TFTPRoot, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("pxe: TFTPRoot: %w", err)
 	}
 	bootRoot, err := os.OpenRoot(cfg.BootDir)
 	if err != nil {
-		tftpRoot.Close()
 		return nil, fmt.Errorf("pxe: BootDir: %w", err)
 	}
 	port, _ := cfg.httpPort() // checked by Validate
 	baseURL := "http://" + netip.AddrPortFrom(cfg.ServerIP, port).String()
-	boot, err := newBootHTTP(&cfg, baseURL, bootRoot, tftpRoot)
+	boot, err := newBootHTTP(&cfg, baseURL, bootRoot, ipxe)
 	if err != nil {
-		tftpRoot.Close()
 		bootRoot.Close()
 		return nil, fmt.Errorf("pxe: %w", err)
 	}
@@ -65,12 +63,11 @@ func New(cfg Config) (*Server, error) {
 	} else {
 		s.dhcp = newDHCPHandler(cfg, files, &s.dhcpStats)
 		if err := s.dhcp.loadLeases(); err != nil {
-			tftpRoot.Close()
 			bootRoot.Close()
 			return nil, fmt.Errorf("pxe: loading leases: %w", err)
 		}
 	}
-	s.tftp = &tftpFiles{root: tftpRoot, stats: &s.tftpStats, log: cfg.Logger.With("component", "tftp")}
+	s.tftp = &tftpFiles{ipxe: ipxe, stats: &s.tftpStats, log: cfg.Logger.With("service", "tftp")}
 	return s, nil
 }
 
@@ -108,7 +105,7 @@ func (s *Server) newRAResponder() *raResponder {
 	if !s.cfg.AnswerRouterSolicitations {
 		return nil
 	}
-	log := s.cfg.Logger.With("component", "ra")
+	log := s.cfg.Logger.With("service", "ra")
 	conn, ifi, err := listenRouterSolicitations(s.cfg.Interface)
 	if err != nil {
 		log.Warn("not answering IPv6 router solicitations: iPXE will wait ~15 s per boot for a router",
@@ -155,7 +152,7 @@ func (s *Server) listen() (*listeners, error) {
 }
 
 func (l *listeners) open(s *Server) (err error) {
-	log := s.cfg.Logger.With("component", "dhcp")
+	log := s.cfg.Logger.With("service", "dhcp")
 	if l.dhcp, err = listenDHCP(s.cfg.Interface, s.cfg.ServerIP, log); err != nil {
 		return err
 	}

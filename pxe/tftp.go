@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 
 // tftpFiles serves the iPXE binaries, read-only, to PXE ROMs.
 type tftpFiles struct {
-	root  *os.Root
+	ipxe  ipxeFiles
 	stats *tftpCounters
 	log   *slog.Logger
 }
@@ -50,19 +49,16 @@ func (t *tftpFiles) read(filename string, rf io.ReaderFrom) error {
 		peer := transfer.RemoteAddr()
 		log = log.With("peer", peer.String())
 	}
-	// Firmware asks for "/undionly.kpxe" as often as for "undionly.kpxe",
-	// meaning the same file.
-	f, info, err := openFile(t.root, strings.TrimPrefix(filename, "/"))
+	f, _, err := t.ipxe.open(filename)
 	if err != nil {
 		t.stats.failures.Add(1)
 		log.Warn("TFTP request refused", "reason", err)
 		return err
 	}
-	defer f.Close()
 	if isOutgoing {
 		// Answers the tsize option, which UEFI firmware needs to size
 		// its buffer before it fetches anything.
-		transfer.SetSize(info.Size())
+		transfer.SetSize(f.Size())
 	}
 	start := time.Now()
 	n, err := rf.ReadFrom(f)
