@@ -8,9 +8,10 @@ import (
 )
 
 // Leftovers lists what is left on the host whose name starts with prefix:
-// network namespaces, and QEMU processes with an argument that mentions it
-// (a node's -name is "<namespace>/<node>"). Tests use it to check their
-// teardown; an empty list means clean.
+// network namespaces, and QEMU and dnsmasq processes with an argument that
+// mentions it (a node's -name is "<namespace>/<node>"; a test's dnsmasq
+// must name its lease file after the namespace). Tests use it to check
+// their teardown; an empty list means clean.
 func Leftovers(prefix string) []string {
 	var left []string
 	out, err := exec.Command("ip", "netns", "list").Output()
@@ -31,13 +32,14 @@ func Leftovers(prefix string) []string {
 			continue // gone meanwhile, or a zombie
 		}
 		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if !strings.HasPrefix(filepath.Base(args[0]), "qemu-system") {
+		program := filepath.Base(args[0])
+		if !strings.HasPrefix(program, "qemu-system") && program != "dnsmasq" {
 			continue
 		}
 		for _, arg := range args[1:] {
 			if strings.Contains(arg, prefix) {
 				pid := filepath.Base(filepath.Dir(p))
-				left = append(left, "qemu pid "+pid+": "+strings.Join(args, " "))
+				left = append(left, program+" pid "+pid+": "+strings.Join(args, " "))
 				break
 			}
 		}

@@ -22,8 +22,10 @@ type NodeConfig struct {
 	MAC       net.HardwareAddr // NIC address, locally administered, e.g. 52:54:00:xx:xx:xx
 	CPUs      int              // default 1
 	MemoryMB  int              // default 512
-	NIC       string           // QEMU NIC model: "e1000" (default) or "virtio-net-pci"
+	NIC       string           // QEMU NIC model: "e1000" (BIOS default) or "virtio-net-pci" (UEFI default, and the only one UEFI drives)
 	SerialLog string           // file receiving the serial console: firmware, iPXE, kernel and agent output
+	Firmware  Firmware         // BIOS (default) or UEFI
+	WorkDir   string           // UEFI only: receives the node's copy of the UEFI variable store
 }
 
 // Node is a running QEMU guest.
@@ -36,8 +38,9 @@ type Node struct {
 }
 
 // StartNode powers on a node inside cfg.Net's namespace. It has no disk and
-// boots from the network only, through the iPXE option ROM that QEMU loads
-// for the NIC. When the guest reboots, QEMU resets the machine in place and
+// boots from the network only: with BIOS through the iPXE option ROM that
+// QEMU loads for the NIC, with UEFI through OVMF's own PXE client (see
+// Firmware). When the guest reboots, QEMU resets the machine in place and
 // it PXE-boots again.
 //
 // QEMU is killed when ctx is done and when the calling process dies
@@ -76,27 +79,29 @@ func qemuArgs(cfg *NodeConfig) ([]string, error) {
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = 512
 	}
-	if cfg.NIC == "" {
-		cfg.NIC = "e1000"
+	boot, err := firmwareArgs(cfg)
+	if err != nil {
+		return nil, err
 	}
-	return []string{
+	args := []string{
 		"-name", cfg.Net.cfg.Name + "/" + cfg.Name, // lets Leftovers find it by namespace
 		// Only the devices listed here: no default NIC, monitor or
 		// parallel port, and no host config files.
 		"-no-user-config", "-nodefaults",
-		// No window; with no VGA either, SeaBIOS and iPXE print to the
-		// serial port, so the log shows the whole boot.
+		// No window; with no VGA either, SeaBIOS, OVMF and iPXE print
+		// to the serial port, so the log shows the whole boot.
 		"-nographic", "-vga", "none",
 		"-accel", "tcg", "-cpu", "max",
 		"-smp", strconv.Itoa(cfg.CPUs),
 		"-m", strconv.Itoa(cfg.MemoryMB),
-		"-boot", "n",
 		"-netdev", "tap,id=net0,ifname=" + cfg.Tap + ",script=no,downscript=no",
-		"-device", cfg.NIC + ",netdev=net0,mac=" + cfg.MAC.String(),
+	}
+	args = append(args, boot...) // firmware, boot order and the NIC on net0
+	return append(args,
 		// Host entropy, so the guest kernel's random pool fills at once.
 		"-device", "virtio-rng-pci",
-		"-serial", "file:" + cfg.SerialLog,
-	}, nil
+		"-serial", "file:"+cfg.SerialLog,
+	), nil
 }
 
 // PID is the QEMU process's id.
