@@ -27,7 +27,8 @@ import (
 type NodeSpec struct {
 	CPUs     int
 	MemoryMB int
-	NIC      string // QEMU NIC model; "" is e1000
+	NIC      string      // QEMU NIC model; "" is e1000 for BIOS, virtio-net-pci for UEFI
+	Firmware vm.Firmware // "" is BIOS (SeaBIOS and the NIC's iPXE ROM); vm.UEFI is OVMF's PXE client
 }
 
 // Config describes a cluster.
@@ -35,6 +36,8 @@ type Config struct {
 	Name       string     // prefix of the namespace and other host objects; unique per run
 	RamfarmBin string     // the dispatcher binary
 	ImagesDir  string     // the node image (make image)
+	Kernel     string     // kernel file in ImagesDir; "" is the dispatcher's default, vmlinuz
+	ProxyDHCP  bool       // dnsmasq leases the addresses; the dispatcher runs --dhcp-mode proxy and only says what to boot
 	WorkDir    string     // dispatcher state, logs, serial consoles
 	Nodes      []NodeSpec // machines, powered on by PowerOn
 	Heartbeat  time.Duration
@@ -58,6 +61,7 @@ type Cluster struct {
 	dlog   *vm.OutputBuffer
 	client *api.Client
 	socket string
+	site   *siteDHCP // the site's DHCP server, with ProxyDHCP
 
 	mu    sync.Mutex
 	nodes []*vm.Node // by index in cfg.Nodes; nil until powered on
@@ -89,10 +93,20 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		}
 	}
 
+	if cfg.ProxyDHCP {
+		// Up before the dispatcher: a site's DHCP server was there first.
+		if c.site, err = startSiteDHCP(ctx, c.net, cfg.Name, cfg.WorkDir); err != nil {
+			return c, fmt.Errorf("site DHCP server: %w", err)
+		}
+	}
+	boot, err := c.bootArgs()
+	if err != nil {
+		return c, err
+	}
+
 	c.socket = filepath.Join(cfg.WorkDir, "api.sock")
 	args := []string{"serve",
 		"--interface", "br0",
-		"--dhcp-range", dhcpRange,
 		"--boot-dir", cfg.ImagesDir,
 		"--state-dir", filepath.Join(cfg.WorkDir, "state"),
 		"--api-socket", c.socket,
@@ -103,6 +117,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if cfg.BootProfiles != "" {
 		args = append(args, "--boot-profiles", cfg.BootProfiles)
 	}
+	args = append(args, boot...)
 	c.disp = c.net.Command(context.Background(), cfg.RamfarmBin, args...)
 	logFile, err := os.Create(filepath.Join(cfg.WorkDir, "dispatcher.log"))
 	if err != nil {
@@ -156,8 +171,9 @@ func (c *Cluster) PowerOn(ctx context.Context, i int) (*vm.Node, error) {
 	spec := c.cfg.Nodes[i]
 	n, err := vm.StartNode(ctx, vm.NodeConfig{
 		Name: fmt.Sprintf("%s-node%d", c.cfg.Name, i), Net: c.net, Tap: tapName(i), MAC: MAC(i),
-		CPUs: spec.CPUs, MemoryMB: spec.MemoryMB, NIC: spec.NIC,
+		CPUs: spec.CPUs, MemoryMB: spec.MemoryMB, NIC: spec.NIC, Firmware: spec.Firmware,
 		SerialLog: filepath.Join(c.cfg.WorkDir, fmt.Sprintf("node%d-serial.log", i)),
+		WorkDir:   c.cfg.WorkDir,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("power on node %d: %w", i, err)
@@ -168,10 +184,14 @@ func (c *Cluster) PowerOn(ctx context.Context, i int) (*vm.Node, error) {
 	return n, nil
 }
 
-// Machine returns node i's QEMU, or nil if it is not powered on.
+// Machine returns node i's QEMU, or nil if it is not powered on or the
+// cluster has no node i (so callers can walk a longer list of machines).
 func (c *Cluster) Machine(i int) *vm.Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if i < 0 || i >= len(c.nodes) {
+		return nil
+	}
 	return c.nodes[i]
 }
 
@@ -197,6 +217,27 @@ func (c *Cluster) WaitReady(ctx context.Context, i int, notBoot string) (api.Nod
 	}
 }
 
+// WatchDHCP starts recording the DHCP messages on the cluster's network;
+// the caller closes the watch.
+func (c *Cluster) WatchDHCP() (*vm.DHCPWatch, error) { return c.net.WatchDHCP() }
+
+// SiteLeases returns the leases in the site DHCP server's lease file
+// (ProxyDHCP clusters only).
+func (c *Cluster) SiteLeases() ([]SiteLease, error) {
+	if c.site == nil {
+		return nil, fmt.Errorf("cluster %s has no site DHCP server (Config.ProxyDHCP)", c.cfg.Name)
+	}
+	return c.site.leases()
+}
+
+// SiteDHCPLog returns what the site DHCP server logged so far; "" without one.
+func (c *Cluster) SiteDHCPLog() string {
+	if c.site == nil {
+		return ""
+	}
+	return c.site.log.String()
+}
+
 // DispatcherLog returns what the dispatcher logged so far.
 func (c *Cluster) DispatcherLog() string { return c.dlog.String() }
 
@@ -211,13 +252,10 @@ func (c *Cluster) Close() error {
 	}
 	c.mu.Unlock()
 	if c.exited != nil {
-		c.disp.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			c.disp.Process.Kill()
-			<-c.exited
-		}
+		terminate(c.disp, c.exited, 10*time.Second)
+	}
+	if c.site != nil {
+		c.site.stop()
 	}
 	if c.net != nil {
 		errs = append(errs, c.net.Close())
