@@ -12,16 +12,18 @@ set -euo pipefail
 #   iproute2         network namespaces, bridges and taps for the tests and the demo
 #   kmod             modinfo/modprobe tooling used when inspecting kernel modules
 #   procps           sysctl, which the boot-service tests run inside their namespaces
+#   ovmf             UEFI firmware for the QEMU node that proves the UEFI PXE path (TestUEFIBoot)
+#   dnsmasq-base     dnsmasq as the site DHCP server next to ramfarm's ProxyDHCP (TestProxyDHCP), and bench peer
 #   linux-source-6.1 build-essential bc bison flex libelf-dev
 #                    the custom node kernel (make kernel, kernel-config/build.sh)
-packages=(qemu-system-x86 ipxe-qemu ipxe linux-image-amd64 busybox-static iproute2 kmod procps
+packages=(qemu-system-x86 ipxe-qemu ipxe linux-image-amd64 busybox-static iproute2 kmod procps ovmf dnsmasq-base
 	linux-source-6.1 build-essential bc bison flex libelf-dev)
 
 # With "bench", also the peers and load generators the benchmarks compare with:
 #   kea-admin        perfdhcp, the DHCP load generator
-#   dnsmasq-base     dnsmasq, the DHCP/TFTP server ramfarm is measured against
+# (dnsmasq-base, the DHCP/TFTP server ramfarm is measured against, is in the main list.)
 if [[ ${1:-} == bench ]]; then
-	packages+=(kea-admin dnsmasq-base)
+	packages+=(kea-admin)
 fi
 
 missing=()
