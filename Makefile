@@ -11,7 +11,7 @@ IMAGES   := images
 BIN      := bin
 E2E_TIMEOUT ?= 40m
 
-.PHONY: all deps bench-deps build image kernel demo test unit e2e vet fuzz bench bench-boot bench-dispatch clean
+.PHONY: all deps bench-deps build image kernel demo test unit e2e vet fuzz bench bench-boot bench-dispatch bench-image clean
 
 all: build image
 
@@ -22,11 +22,16 @@ build: deps
 	$(GO) build -o $(BIN)/ramfarm ./cmd/ramfarm
 	$(GO) build -o $(BIN)/ramfarm-agent ./cmd/ramfarm-agent
 
-# The node image: images/vmlinuz and images/ramfarm-node.cpio.gz (see images/README.md).
+# The node image: images/vmlinuz and an initramfs per profile (see images/README.md).
 # KERNEL=custom boots the kernel from `make kernel` instead of Debian's.
+# PROFILE names images/profiles/NAME.profile files, comma-separated:
+# minimal (the default, images/ramfarm-node.cpio.gz), tools, runtimes
+# (images/ramfarm-node-NAME.cpio.gz); PROFILE_DIR adds a directory of your own.
 KERNEL ?= debian
+PROFILE ?= minimal
+PROFILE_DIR ?=
 image: deps
-	$(GO) run ./cmd/ramfarm-mkimage -kernel $(KERNEL) -out $(IMAGES)
+	$(GO) run ./cmd/ramfarm-mkimage -kernel $(KERNEL) -out $(IMAGES) -profile $(PROFILE) $(if $(PROFILE_DIR),-profile-dir $(PROFILE_DIR))
 
 # The custom node kernel: images/vmlinuz-ramfarm from Debian's linux-source,
 # tinyconfig + kernel-config/ramfarm.config. About 5 min the first time on 2
@@ -45,6 +50,11 @@ bench: bench-boot bench-dispatch
 
 bench-boot: bench-deps build image kernel
 	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm -images $(IMAGES) -kernel vmlinuz-ramfarm dhcp boot-files boot-to-ready
+
+# The node image's size and speed: kernel and minimal initramfs sizes, boot
+# to a registered agent (guest uptime), the agent's RSS and idle CPU.
+bench-image: build kernel
+	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm image
 
 bench-dispatch: build
 	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm dispatch-capacity
@@ -67,6 +77,7 @@ fuzz:
 	$(GO) test ./protocol -run '^$$' -fuzz FuzzDecode -fuzztime 30s
 	$(GO) test ./pxe -run '^$$' -fuzz FuzzDHCPHandler -fuzztime 30s
 	$(GO) test ./pxe -run '^$$' -fuzz FuzzParseProfiles -fuzztime 30s
+	$(GO) test ./initramfs -run '^$$' -fuzz FuzzParseProfile -fuzztime 30s
 
 clean:
 	rm -rf $(BIN) $(IMAGES)/*.gz $(IMAGES)/vmlinuz $(IMAGES)/vmlinuz-ramfarm $(IMAGES)/manifest.json

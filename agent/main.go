@@ -42,7 +42,7 @@ func Main() {
 
 // runOnNode is the agent inside the node image.
 func runOnNode() int {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("agent", "ramfarm")
+	log := slog.New(uptimeHandler{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})}).With("agent", "ramfarm")
 	boot, err := cmdline.Read()
 	if err != nil {
 		log.Error("read kernel command line", "err", err)

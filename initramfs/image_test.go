@@ -15,15 +15,22 @@ import (
 	"github.com/u-root/uio/llog"
 )
 
-// TestBuildIsReproducibleAndComplete builds the real image twice and checks
-// the bytes match and the archive holds what a node needs to boot.
+// TestBuildIsReproducibleAndComplete builds the real image twice, the
+// default profile and a user's profile that copies a host program, and
+// checks the bytes match and the archives hold what a node needs to boot.
 func TestBuildIsReproducibleAndComplete(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the agent twice")
 	}
+	userDir := t.TempDir()
+	userProfile := filepath.Join(userDir, "withenv.profile")
+	err := os.WriteFile(userProfile, []byte("include minimal\nprogram /usr/bin/env\nfile /etc/os-release /etc/host-os-release\n"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
 	build := func() (*Manifest, string) {
 		out := t.TempDir()
-		m, err := Build(Config{OutDir: out, RepoDir: "..", Log: llog.Test(t)})
+		m, err := Build(Config{OutDir: out, RepoDir: "..", Profiles: []string{DefaultProfile, userProfile}, Log: llog.Test(t)})
 		if err != nil {
 			t.Fatalf("Build: %v", err)
 		}
@@ -34,6 +41,25 @@ func TestBuildIsReproducibleAndComplete(t *testing.T) {
 	if !reflect.DeepEqual(first, second) {
 		t.Fatalf("two builds differ:\n%+v\n%+v", first, second)
 	}
+	var names []string
+	for _, a := range first.Artifacts {
+		names = append(names, a.Name+"/"+a.Profile)
+		if a.Role == "initrd" && a.Unpacked <= a.Size {
+			t.Errorf("%s: unpacked %d bytes, compressed %d", a.Name, a.Unpacked, a.Size)
+		}
+	}
+	if want := []string{KernelName + "/", InitrdName + "/minimal", "ramfarm-node-withenv.cpio.gz/withenv"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("artifacts %q, want %q", names, want)
+	}
+	user := readInitrd(t, filepath.Join(out, "ramfarm-node-withenv.cpio.gz"))
+	for _, want := range []string{"usr/bin/env", "etc/host-os-release", "lib/x86_64-linux-gnu/libc.so.6", "bin/sh", "init"} {
+		if _, ok := user[want]; !ok {
+			t.Errorf("the user profile's image lacks %s", want)
+		}
+	}
+	if !strings.Contains(user[imageInfoPath].content, `"profile": "withenv"`) {
+		t.Errorf("image.json does not name the profile:\n%s", user[imageInfoPath].content)
+	}
 
 	records := readInitrd(t, filepath.Join(out, InitrdName))
 	modDir := path.Join("lib/modules", first.KernelRelease)
@@ -43,7 +69,9 @@ func TestBuildIsReproducibleAndComplete(t *testing.T) {
 		"bin/sha256sum":           "busybox",
 		modDir + "/modules.dep":   "kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko",
 		modDir + "/modules.alias": " e1000e\n",
-		imageInfoPath:             `"kernelRelease": "` + first.KernelRelease + `"`,
+		modDir + "/kernel/drivers/net/ethernet/intel/igb/igb.ko":                "\x7fELF",
+		modDir + "/kernel/drivers/net/ethernet/mellanox/mlx5/core/mlx5_core.ko": "\x7fELF",
+		imageInfoPath: `"kernelRelease": "` + first.KernelRelease + `"`,
 		modDir + "/kernel/drivers/net/virtio_net.ko": "\x7fELF",
 	} {
 		got, ok := records[name]

@@ -2,10 +2,13 @@ package initramfs
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/u-root/gobusybox/src/pkg/golang"
@@ -19,24 +22,35 @@ const AgentPackage = "github.com/ramfarm/ramfarm/cmd/ramfarm-agent"
 // imageInfoPath is where the image describes itself to the agent.
 const imageInfoPath = "etc/ramfarm/image.json"
 
+// urootCorePrefix is the import path of u-root's core commands; a profile's
+// uroot lines name the last element.
+const urootCorePrefix = "github.com/u-root/u-root/cmds/core/"
+
 // imageInfo is the content of /etc/ramfarm/image.json.
 type imageInfo struct {
 	Image         string   `json:"image"`
+	Profile       string   `json:"profile"`
 	KernelRelease string   `json:"kernelRelease"`
 	Modules       []string `json:"modules"`
 }
 
-// buildInitrd writes the node's root file system to w as a gzip-compressed
-// cpio archive, assembled by u-root's mkuimage:
+// buildInitrd writes the root file system of profile p to w as a
+// gzip-compressed cpio archive, assembled by u-root's mkuimage, and the
+// archive's size before compression to *unpacked:
 //
 //   - /bin/ramfarm-agent, built from RepoDir's module, and /init linking to
 //     it: the agent is PID 1, there is no other init;
-//   - /bin/busybox with a /bin/<applet> symlink per applet (/bin/sh too);
-//   - /lib/modules/<release>/: the NIC drivers of nodeModules with their
-//     dependencies, and modules.dep and modules.alias listing only those;
+//   - with busybox: /bin/busybox with a /bin/<applet> symlink per applet
+//     (/bin/sh too);
+//   - with uroot: u-root's core commands in one binary, /bbin/bb, and a
+//     /bbin/<command> link each;
+//   - the profile's host files and programs with their shared libraries;
+//   - /lib/modules/<release>/: the NIC drivers of nodeModules and the
+//     profile's modules with their dependencies, and modules.dep and
+//     modules.alias listing only those;
 //   - /etc/ramfarm/image.json, and the mount points and device nodes a
 //     kernel needs before the agent mounts /dev, /proc and /sys.
-func buildInitrd(w io.Writer, cfg Config, release string, modules *moduleSelection) error {
+func buildInitrd(w io.Writer, cfg Config, release string, modules *moduleSelection, p *Profile, unpacked *int64) error {
 	// go build creates the agent and its directory with the process's
 	// umask, and the image would keep those modes: fix it for the build.
 	defer syscall.Umask(syscall.Umask(0o022))
@@ -51,13 +65,16 @@ func buildInitrd(w io.Writer, cfg Config, release string, modules *moduleSelecti
 	if err != nil {
 		return err
 	}
-	base, err := baseArchive(release, modules)
+	base, err := baseArchive(release, modules, p.Name)
 	if err != nil {
 		return err
 	}
-	busybox, err := withBusybox(hostBusybox)
+	hostFiles, err := resolveHostFiles(p.Files, p.Excludes)
 	if err != nil {
-		return err
+		return fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	if !p.Busybox && !slices.ContainsFunc(hostFiles, func(f string) bool { return strings.HasSuffix(f, ":bin/sh") }) {
+		return fmt.Errorf("profile %s has no /bin/sh (add busybox, or a shell as file HOST /bin/sh): the agent runs every task with /bin/sh -c", p.Name)
 	}
 
 	goEnv := golang.Default(
@@ -76,20 +93,43 @@ func buildInitrd(w io.Writer, cfg Config, release string, modules *moduleSelecti
 		uimage.WithBinaryCommandsOpts(agentOpts, AgentPackage),
 		uimage.WithInit(path.Base(AgentPackage)),
 		uimage.WithBaseArchive(base),
-		// Busybox is static and .ko files are not programs: there are
-		// no shared libraries to look up with ldd.
+		// resolveHostFiles has added the libraries that programs need;
+		// mkuimage's own ldd pass would only repeat it, and busybox is
+		// static and .ko files are not programs.
 		uimage.WithSkipLDD(),
 		uimage.WithFiles(moduleFiles(release, modules)...),
-		uimage.WithOutput(gzipCPIO{w}),
+		uimage.WithFiles(hostFiles...),
+		uimage.WithOutput(gzipCPIO{w: w, unpacked: unpacked}),
 	}
-	return uimage.Create(cfg.Log, append(mods, busybox...)...)
+	if len(p.URoot) > 0 {
+		var pkgs []string
+		for _, c := range p.URoot {
+			pkgs = append(pkgs, urootCorePrefix+c)
+		}
+		mods = append(mods, uimage.WithBusyboxCommands(pkgs...), uimage.WithBusyboxBuildOpts(agentOpts))
+	}
+	if p.Busybox {
+		busybox, err := withBusybox(hostBusybox)
+		if err != nil {
+			return err
+		}
+		mods = append(mods, busybox...)
+	}
+	if err := uimage.Create(cfg.Log, mods...); err != nil {
+		if len(p.URoot) > 0 && strings.Contains(err.Error(), "resolve") {
+			return fmt.Errorf("%w (u-root commands must be tools of this module: go get -tool %s<name>@<version as in go.mod>)", err, urootCorePrefix)
+		}
+		return err
+	}
+	return nil
 }
 
 // baseArchive holds the records that are not host files: mount points,
 // device nodes and generated files.
-func baseArchive(release string, modules *moduleSelection) (*cpio.Archive, error) {
+func baseArchive(release string, modules *moduleSelection, profile string) (*cpio.Archive, error) {
 	info, err := json.MarshalIndent(imageInfo{
 		Image:         "ramfarm-node",
+		Profile:       profile,
 		KernelRelease: release,
 		Modules:       modules.Names,
 	}, "", "  ")

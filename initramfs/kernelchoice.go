@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -41,12 +42,11 @@ func ParseKernel(s string) (Kernel, error) {
 	return "", fmt.Errorf("unknown kernel %q: want %q or %q", s, KernelDebian, KernelCustom)
 }
 
-// chosenKernel is the kernel file an image boots and what its initramfs
-// needs for it.
+// chosenKernel is the kernel file an image boots.
 type chosenKernel struct {
-	path    string           // the file copied to vmlinuz
-	release string           // uname -r of that kernel
-	modules *moduleSelection // the modules the initramfs carries; empty for the custom kernel
+	path      string // the file copied to vmlinuz
+	release   string // uname -r of that kernel
+	moduleDir string // its module tree on the host; "" for the custom kernel, which has none
 }
 
 // chooseKernel resolves cfg's kernel choice.
@@ -60,14 +60,10 @@ func chooseKernel(cfg Config) (*chosenKernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		modules, err := selectModules(filepath.Join(hostModulesRoot, release), nodeModules)
-		if err != nil {
-			return nil, err
-		}
 		return &chosenKernel{
-			path:    filepath.Join(hostBootDir, "vmlinuz-"+release),
-			release: release,
-			modules: modules,
+			path:      filepath.Join(hostBootDir, "vmlinuz-"+release),
+			release:   release,
+			moduleDir: filepath.Join(hostModulesRoot, release),
 		}, nil
 	}
 
@@ -85,10 +81,22 @@ func chooseKernel(cfg Config) (*chosenKernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Every driver is built in: no module tree, no modules.dep or
-	// modules.alias, and the agent's loader finds no
-	// /lib/modules/<release> and loads nothing.
-	return &chosenKernel{path: path, release: release, modules: &moduleSelection{Names: []string{}}}, nil
+	return &chosenKernel{path: path, release: release}, nil
+}
+
+// modulesFor selects the modules an image for profile p carries: the NIC
+// drivers every node needs plus the profile's own, with their dependencies.
+// The custom kernel has every driver built in: no module tree, no
+// modules.dep or modules.alias, and the agent's loader finds no
+// /lib/modules/<release> and loads nothing.
+func (k *chosenKernel) modulesFor(p *Profile) (*moduleSelection, error) {
+	if k.moduleDir == "" {
+		if len(p.Modules) > 0 {
+			return nil, fmt.Errorf("profile %s asks for kernel modules %q, but the custom kernel has no modules: build the drivers in (kernel-config/ramfarm.config)", p.Name, p.Modules)
+		}
+		return &moduleSelection{Names: []string{}}, nil
+	}
+	return selectModules(k.moduleDir, appendNew(slices.Clone(nodeModules), p.Modules...))
 }
 
 // bzImageRelease reads the kernel release (what uname -r will say) from the

@@ -11,14 +11,31 @@ import (
 )
 
 // nodeModules are the kernel modules a node needs to reach the dispatcher,
-// by the name modules.alias uses (dashes become underscores). Their
-// dependencies come from modules.dep, so list only what a node needs itself.
+// by the name modules.alias uses (dashes become underscores): the NIC
+// drivers of QEMU and of common servers, so that a node with a NIC we have
+// never seen still finds its driver by modalias. Their dependencies come
+// from modules.dep, so list only what a node needs itself. They are about
+// 12 MB unpacked, 3.5 MB of the compressed image; the custom kernel has the
+// same drivers built in and needs none of them.
 var nodeModules = []string{
+	// QEMU
 	"e1000",      // Intel 82540EM: QEMU's default NIC and the harness default.
 	"e1000e",     // Intel 82574L: QEMU's -device e1000e and many real boards.
 	"virtio_pci", // PCI transport of every virtio device; the NIC and RNG sit on it.
 	"virtio_net", // -device virtio-net-pci, the fastest NIC under QEMU.
 	"virtio_rng", // -device virtio-rng-pci: host entropy, so crypto/rand never stalls at boot.
+	// Intel servers
+	"igb",   // 1 GbE I350/I210/82576: the onboard NIC of most Intel servers.
+	"igc",   // 2.5 GbE I225/I226: recent boards and small servers.
+	"ixgbe", // 10 GbE 82599/X540/X550.
+	"i40e",  // 10/25/40 GbE X710/XL710/XXV710.
+	"ice",   // 25/100 GbE E810 (runs in safe mode without its DDP firmware file, enough to boot).
+	// Broadcom, Realtek, Mellanox
+	"tg3",       // Broadcom NetXtreme BCM57xx: Dell and HPE onboard 1 GbE.
+	"bnxt_en",   // Broadcom NetXtreme-C/E 10-200 GbE.
+	"r8169",     // Realtek 8111/8168/8125: desktops and small servers.
+	"mlx4_en",   // Mellanox ConnectX-3 Ethernet.
+	"mlx5_core", // Mellanox ConnectX-4 and later (Ethernet is part of mlx5_core).
 }
 
 // moduleSelection is the part of a kernel's module tree that goes into the

@@ -87,7 +87,8 @@ func TestNodeModulesResolveOnHostKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"e1000", "e1000e", "virtio_net", "failover", "net_failover", "virtio", "virtio_ring", "virtio_pci", "virtio_rng"} {
+	for _, want := range []string{"e1000", "e1000e", "virtio_net", "failover", "net_failover", "virtio", "virtio_ring", "virtio_pci", "virtio_rng",
+		"igb", "igc", "ixgbe", "i40e", "ice", "tg3", "bnxt_en", "r8169", "mlx4_en", "mlx4_core", "mlx5_core"} {
 		if !slices.Contains(sel.Names, want) {
 			t.Errorf("image modules %q lack %s", sel.Names, want)
 		}

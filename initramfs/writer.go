@@ -11,16 +11,36 @@ import (
 
 // gzipCPIO is where mkuimage writes the image: a gzip-compressed newc
 // archive, the format the kernel unpacks into its rootfs.
-type gzipCPIO struct{ w io.Writer }
+// unpacked, if not nil, receives the size of the archive before
+// compression: what the node's RAM holds once the kernel has unpacked it.
+type gzipCPIO struct {
+	w        io.Writer
+	unpacked *int64
+}
 
 func (g gzipCPIO) OpenWriter() (initramfs.Writer, error) {
 	zw, err := gzip.NewWriterLevel(g.w, gzip.BestCompression)
 	if err != nil {
 		return nil, err
 	}
+	counter := &countingWriter{w: zw, n: g.unpacked}
+	if counter.n == nil {
+		counter.n = new(int64)
+	}
 	// The zero gzip.Header has no file name and no mtime: same input,
 	// same bytes.
-	return &gzipCPIOWriter{records: cpio.Newc.Writer(zw), zw: zw}, nil
+	return &gzipCPIOWriter{records: cpio.Newc.Writer(counter), zw: zw}, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	*c.n += int64(n)
+	return n, err
 }
 
 type gzipCPIOWriter struct {

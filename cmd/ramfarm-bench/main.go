@@ -48,6 +48,16 @@ boot-to-ready
          bench boot-to-ready: ramfarm=<s> dnsmasq=<s> ratio=<r>
        (medians) and a line with every run.
 
+image  the minimal node image with the custom kernel (images/vmlinuz-ramfarm,
+       make kernel), built fresh, booted straight into QEMU (-kernel, TCG, one
+       vCPU, 512 MB, virtio-net, "console=ttyS0 quiet") against the real
+       dispatcher (5 s heartbeats); a task samples PID 1 and the agent child
+       before and after -idle. Prints
+         bench image: kernel=<bytes> initramfs-minimal=<bytes> boot-to-ready-uptime=<s> agent-rss=<bytes> agent-idle-cpu=<percent>
+       (uptime: guest seconds from kernel start until the agent registered;
+       RSS and CPU: both processes together) and the same for Debian's kernel.
+       Run it from the repository root.
+
 dispatch-capacity
        the dispatcher alone, its durable store on, under simulated nodes that
        speak the real protocol over loopback TCP and answer every task at once.
@@ -81,6 +91,7 @@ Flags:
 	initrd := fs.String("initrd", "ramfarm-node.cpio.gz", "boot-files, boot-to-ready: initramfs file `name` in -images")
 	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "boot-files, boot-to-ready: `directory` with undionly.kpxe")
 	keep := fs.Bool("keep", false, "keep the work directory (logs, serial consoles) and print where it is")
+	idle := fs.Duration("idle", 30*time.Second, "image: idle window over which the agent's CPU is measured")
 	runs := fs.Int("runs", 3, "boot-to-ready: boots per server (the median is reported)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
@@ -134,6 +145,9 @@ Flags:
 		},
 		"heartbeats": func() int {
 			return benchHeartbeats(ctx, bench.HeartbeatConfig{Ramfarm: bin, WorkDir: work, Nodes: *hbNodes, Interval: *interval, Measure: *measure})
+		},
+		"image": func() int {
+			return benchImage(ctx, bench.ImageConfig{Ramfarm: bin, RepoDir: ".", WorkDir: work, Idle: *idle})
 		},
 	}
 	for _, name := range fs.Args() {

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/ramfarm/ramfarm/initramfs"
+	"github.com/ramfarm/ramfarm/qemu-tests/bench"
+)
+
+// benchImage measures the minimal image with the custom kernel (the
+// figures with targets), then with Debian's (for comparison).
+func benchImage(ctx context.Context, cfg bench.ImageConfig) int {
+	for _, kernel := range []initramfs.Kernel{initramfs.KernelCustom, initramfs.KernelDebian} {
+		r, err := bench.Image(ctx, cfg, kernel)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench image (%s kernel): %v\n", kernel, err)
+			return 1
+		}
+		label := "bench image:"
+		if kernel != initramfs.KernelCustom {
+			label = "bench image " + string(kernel) + " kernel (informational):"
+		}
+		fmt.Printf("%s kernel=%d initramfs-minimal=%d boot-to-ready-uptime=%.2f agent-rss=%d agent-idle-cpu=%.2f\n",
+			label, r.KernelBytes, r.InitrdBytes, r.RegisteredAt, r.AgentRSS, r.AgentIdleCPU)
+		fmt.Printf("bench image %s detail: idle-window=%.1fs heartbeat=%s qemu=tcg,1cpu,512MB,virtio-net\n",
+			kernel, r.IdleWindow, r.HeartbeatEvery)
+	}
+	return 0
+}
