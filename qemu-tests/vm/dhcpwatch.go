@@ -195,24 +195,43 @@ func attachFilter(fd int, prog []bpf.Instruction) error {
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // inNamespace runs f on an OS thread that has entered the network's
-// namespace. Sockets f opens stay in that namespace. The thread is never
-// handed back to the Go scheduler: it ends with f's goroutine, so no other
-// goroutine ever runs in the namespace by accident.
+// namespace; sockets f opens stay in that namespace. The thread then goes
+// back to the host's namespace and to the Go scheduler. Letting it exit
+// instead (a locked goroutine that ends) would be simpler but is not safe
+// here: the thread may be the one that started the dispatcher, dnsmasq or
+// QEMU, and its exit fires their parent-death signal (SIGKILL). Only if
+// the way back fails does the thread stay locked, and so die with f's
+// goroutine, rather than run other goroutines in the wrong namespace.
 func (n *Net) inNamespace(f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // no Unlock, on purpose (see above)
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer home.Close()
 		ns, err := os.Open(filepath.Join(netnsDir, n.cfg.Name))
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
 		defer ns.Close()
 		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("entering %s: %w", n.cfg.Name, err)
 			return
 		}
-		errc <- f()
+		err = f()
+		if back := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); back != nil {
+			errc <- errors.Join(err, fmt.Errorf("leaving %s: %w", n.cfg.Name, back))
+			return // still locked: the thread exits with this goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- err
 	}()
 	return <-errc
 }

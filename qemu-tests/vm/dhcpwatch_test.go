@@ -2,8 +2,11 @@ package vm
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/net/bpf"
@@ -87,5 +90,38 @@ func TestParseDHCPFrame(t *testing.T) {
 		if _, ok := parseDHCPFrame(bad); ok {
 			t.Errorf("parsed %q as DHCP", bad)
 		}
+	}
+}
+
+// TestInNamespaceKeepsItsThread checks that the thread inNamespace borrows
+// survives, back in the host's namespace: had it exited, the processes it
+// started earlier (the dispatcher, dnsmasq, QEMU) would have got their
+// parent-death signal.
+func TestInNamespaceKeepsItsThread(t *testing.T) {
+	requireHost(t)
+	n := newTestNet(t)
+	hostNS, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tid int
+	var inside string
+	if err := n.inNamespace(func() (err error) {
+		tid = unix.Gettid()
+		inside, err = os.Readlink("/proc/thread-self/ns/net")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if inside == hostNS {
+		t.Fatalf("f ran in the host's namespace %s", hostNS)
+	}
+	time.Sleep(time.Second) // a thread that ends with its goroutine is gone by now
+	after, err := os.Readlink(fmt.Sprintf("/proc/self/task/%d/ns/net", tid))
+	if err != nil {
+		t.Fatalf("thread %d is gone: %v", tid, err)
+	}
+	if after != hostNS {
+		t.Errorf("thread %d stayed in %s, want the host's %s", tid, after, hostNS)
 	}
 }
