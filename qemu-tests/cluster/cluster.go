@@ -99,10 +99,6 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			return c, fmt.Errorf("site DHCP server: %w", err)
 		}
 	}
-	boot, err := c.bootArgs()
-	if err != nil {
-		return c, err
-	}
 
 	c.socket = filepath.Join(cfg.WorkDir, "api.sock")
 	args := []string{"serve",
@@ -117,7 +113,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if cfg.BootProfiles != "" {
 		args = append(args, "--boot-profiles", cfg.BootProfiles)
 	}
-	args = append(args, boot...)
+	args = append(args, c.bootArgs()...)
 	c.disp = c.net.Command(context.Background(), cfg.RamfarmBin, args...)
 	logFile, err := os.Create(filepath.Join(cfg.WorkDir, "dispatcher.log"))
 	if err != nil {
