@@ -1,8 +1,10 @@
 // Package cluster assembles a whole ramfarm cluster on one host for the
 // end-to-end test and the demo: a private network in a namespace, the real
-// dispatcher (the ramfarm binary) serving DHCP, TFTP and HTTP on its bridge,
-// and QEMU nodes that PXE-boot from it. Nothing here fakes a part: the only
-// difference from a rack is that the machines are emulated.
+// dispatcher (the ramfarm binary) serving DHCP, TFTP and HTTP on its bridge
+// (or, with ProxyDHCP, only what to boot, beside dnsmasq as the site's DHCP
+// server), and QEMU nodes, BIOS or UEFI, that PXE-boot from it. Nothing here
+// fakes a part: the only difference from a rack is that the machines are
+// emulated.
 package cluster
 
 import (

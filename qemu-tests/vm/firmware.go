@@ -34,13 +34,14 @@ var (
 )
 
 // What OVMF 2022.11 does with a virtio NIC, watched on its serial console
-// under TCG (no disk; fw_cfg below):
+// under TCG (no disk):
 //
 //   - It boots Boot0001 "UEFI PXEv4" about 6 s after power-on, then
 //     "UEFI PXEv6", "UEFI HTTPv4", "UEFI HTTPv6" and last the EFI shell,
 //     where it stays. With nobody answering, PXEv4 gives up after about
-//     75 s (PXE-E18) and HTTPv4 after another 80 s; the IPv6 entries wait
-//     as long again. -boot n means nothing to OVMF.
+//     75 s (PXE-E18) and HTTPv4 after another 80 s; PXEv6 took 60 s. With
+//     the fw_cfg below only PXEv4, HTTPv4 and the shell are left. The
+//     order comes from bootindex; -boot is SeaBIOS's.
 //   - It asks for tsize first and aborts that transfer (TFTP error 8),
 //     then fetches the file: "NBP filesize is ... Bytes", "NBP file
 //     downloaded successfully".
@@ -48,6 +49,8 @@ var (
 //     http://server:8080/ipxe/ipxe.efi.
 //   - Debian's ipxe.efi (2019) then drives the virtio NIC through OVMF's
 //     SNP ("net0: ... using SNP on SNP-0000:00:03.0"), not its own driver.
+//   - With the NIC's option ROM left in, OVMF starts QEMU's EFI iPXE at
+//     once: no DHCP as plain firmware, no ipxe.efi over TFTP.
 //
 // The IPv6 stack is switched off through fw_cfg so that a failed IPv4 boot
 // fails in minutes rather than after the IPv6 entries' timeouts as well;
