@@ -71,12 +71,14 @@ var tftpBinaries = map[iana.Arch]string{
 	// so it works on every NIC that could PXE-boot in the first place.
 	iana.INTEL_X86PC: "undionly.kpxe",
 
-	// ipxe.efi rather than snponly.efi: ipxe.efi brings iPXE's own NIC
-	// drivers (virtio-net, e1000 and most server NICs) and falls back to
-	// the firmware's SNP driver only for NICs it does not know, so the
-	// boot does not hinge on the quality of each vendor's UEFI network
-	// stack. snponly.efi is the one to try on a board whose NIC the native
-	// driver handles badly.
+	// ipxe.efi rather than snponly.efi: ipxe.efi carries iPXE's own NIC
+	// drivers as well as the firmware-SNP fallback, snponly.efi only the
+	// fallback. Which one it uses is iPXE's choice: Debian's 2019 build,
+	// under OVMF with a virtio NIC, drove the NIC through OVMF's SNP
+	// (seen in TestUEFIBoot), so in practice both lean on the firmware's
+	// network stack; ipxe.efi keeps the native drivers for boards whose
+	// SNP is broken. snponly.efi (also served) is the one to try when
+	// the native driver handles a NIC badly.
 	iana.EFI_X86_64: "ipxe.efi",
 
 	// RFC 4578 printed 7 and 9 the other way round from the IANA registry
