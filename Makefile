@@ -68,7 +68,7 @@ unit: deps
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/qemu-tests$$')
 
 e2e: deps image kernel
-	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./qemu-tests/ -run 'TestEndToEnd|TestCustomKernel|TestUEFIBoot|TestProxyDHCP'
+	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./qemu-tests/ -run 'TestEndToEnd|TestCustomKernel|TestUEFIBoot|TestProxyDHCP|TestImageMatrix'
 
 test: vet unit e2e
 

@@ -15,9 +15,11 @@ set -euo pipefail
 #   ovmf             UEFI firmware for the QEMU node that proves the UEFI PXE path (TestUEFIBoot)
 #   dnsmasq-base     dnsmasq as the site DHCP server next to ramfarm's ProxyDHCP (TestProxyDHCP), and bench peer
 #   linux-source-6.1 build-essential bc bison flex libelf-dev
-#                    the custom node kernel (make kernel, kernel-config/build.sh)
+#                    the custom node kernel (make kernel, kernel-config/build.sh); build-essential's gcc
+#                    and libc6-dev also go into the runtimes image profile
+#   python3          python3 and its standard library, copied into the runtimes image profile
 packages=(qemu-system-x86 ipxe-qemu ipxe linux-image-amd64 busybox-static iproute2 kmod procps ovmf dnsmasq-base
-	linux-source-6.1 build-essential bc bison flex libelf-dev)
+	linux-source-6.1 build-essential bc bison flex libelf-dev python3)
 
 # With "bench", also the peers and load generators the benchmarks compare with:
 #   kea-admin        perfdhcp, the DHCP load generator

@@ -135,13 +135,19 @@ func (b *ImageBoot) Serial() string {
 
 // RunTask runs command on the node (the only one) and returns its result.
 func (b *ImageBoot) RunTask(ctx context.Context, command string, timeout time.Duration) (api.Task, error) {
-	ids, err := b.Cluster.Client().Submit(ctx, []api.TaskSpec{{Command: command, Timeout: timeout}})
+	return RunTask(ctx, b.Cluster.Client(), command, timeout)
+}
+
+// RunTask submits one task and waits for its result, at most timeout plus a
+// minute for the dispatch.
+func RunTask(ctx context.Context, c *api.Client, command string, timeout time.Duration) (api.Task, error) {
+	ids, err := c.Submit(ctx, []api.TaskSpec{{Command: command, Timeout: timeout}})
 	if err != nil {
 		return api.Task{}, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
 	defer cancel()
-	done, err := console.WaitTasks(wctx, b.Cluster.Client(), ids, 200*time.Millisecond)
+	done, err := console.WaitTasks(wctx, c, ids, 200*time.Millisecond)
 	if err != nil {
 		return api.Task{}, err
 	}
