@@ -259,8 +259,7 @@ func (a *Agent) start(ctx context.Context, t *protocol.Task) {
 
 	go func() {
 		defer cancel(nil)
-		// Limits come from the task once the protocol carries them.
-		res := a.runner.run(ctx, t, Limits{})
+		res := a.runner.run(ctx, t)
 		a.finish(res)
 	}()
 }

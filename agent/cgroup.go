@@ -30,13 +30,8 @@ import (
 // Workspace files count too: tmpfs pages are charged to the task that
 // wrote them, and without swap they cannot be reclaimed.
 
-// Limits are what a task may use. The zero value means the node's
-// defaults.
-type Limits struct {
-	MemoryBytes uint64  // the task's memory.max; 0: only the limit shared by all tasks
-	CPUs        float64 // cpu.max in cores; 0: no limit
-	Pids        int     // pids.max; 0: the node's default
-}
+// Limits are what a task may use, as the dispatcher sends them.
+type Limits = protocol.Limits
 
 const (
 	// nodeCgroups is where a node keeps its task cgroups.

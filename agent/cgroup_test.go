@@ -43,9 +43,9 @@ func TestTaskCgroups(t *testing.T) {
 	r := runner{workDir: t.TempDir(), cgroups: c}
 	run := func(t *testing.T, command string, timeout time.Duration, lim Limits) *protocol.Result {
 		t.Helper()
-		task := &protocol.Task{TaskRef: protocol.TaskRef{ID: 7, Attempt: 1}, Command: command, Timeout: protocol.Duration(timeout)}
+		task := &protocol.Task{TaskRef: protocol.TaskRef{ID: 7, Attempt: 1}, Command: command, Timeout: protocol.Duration(timeout), Limits: lim}
 		start := time.Now()
-		res := r.run(context.Background(), task, lim)
+		res := r.run(context.Background(), task)
 		t.Logf("%q ran %v: exit %d, error %q, stderr %d bytes", command, time.Since(start).Round(time.Millisecond), res.ExitCode, res.Error, len(res.Stderr))
 		if leaves := taskLeaves(t, c); len(leaves) != 0 {
 			t.Errorf("task cgroups left behind: %v", leaves)

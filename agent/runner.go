@@ -22,11 +22,11 @@ type runner struct {
 }
 
 // run executes one task as `/bin/sh -c COMMAND` in a fresh workspace,
-// within lim, and reports how it ended. The task gets its own process
+// within its limits, and reports how it ended. The task gets its own process
 // group and, when the node has cgroup v2, its own cgroup, so a timeout or
 // the end of the task kills everything it started, and nothing it does
 // (a fork bomb, eating all memory) can take the agent down with it.
-func (r runner) run(ctx context.Context, t *protocol.Task, lim Limits) *protocol.Result {
+func (r runner) run(ctx context.Context, t *protocol.Task) *protocol.Result {
 	start := time.Now() // monotonic: the duration survives a clock step
 	res := &protocol.Result{TaskRef: t.TaskRef, ExitCode: -1, Started: start.UTC()}
 	defer func() { res.Duration = protocol.Duration(time.Since(start)) }()
@@ -41,7 +41,7 @@ func (r runner) run(ctx context.Context, t *protocol.Task, lim Limits) *protocol
 	cmd := taskCommand(t, dir)
 	var cg *taskCgroup
 	if r.cgroups != nil {
-		if cg, err = r.cgroups.create(t.TaskRef, lim); err != nil {
+		if cg, err = r.cgroups.create(t.TaskRef, t.Limits); err != nil {
 			res.Error = fmt.Sprintf("create cgroup: %v", err)
 			return res
 		}

@@ -18,7 +18,7 @@ import (
 func runTask(t *testing.T, command string, timeout time.Duration) *protocol.Result {
 	t.Helper()
 	task := &protocol.Task{TaskRef: protocol.TaskRef{ID: 7, Attempt: 1}, Command: command, Timeout: protocol.Duration(timeout)}
-	return runner{workDir: t.TempDir()}.run(context.Background(), task, Limits{})
+	return runner{workDir: t.TempDir()}.run(context.Background(), task)
 }
 
 func TestRunReportsOutputAndExitStatus(t *testing.T) {
@@ -95,7 +95,7 @@ func TestRunReportsSignals(t *testing.T) {
 func TestRunCleansItsWorkspace(t *testing.T) {
 	root := t.TempDir()
 	task := &protocol.Task{TaskRef: protocol.TaskRef{ID: 1, Attempt: 1}, Command: "pwd; touch scratch"}
-	r := runner{workDir: root}.run(context.Background(), task, Limits{})
+	r := runner{workDir: root}.run(context.Background(), task)
 	dir := strings.TrimSpace(string(r.Stdout))
 	if !strings.HasPrefix(dir, root) {
 		t.Fatalf("task ran in %q, want a workspace under %q", dir, root)

@@ -25,7 +25,7 @@ func TestWorkspacesAreCapped(t *testing.T) {
 		}
 		// The task runs from this thread, so in this mount namespace.
 		task := &protocol.Task{TaskRef: protocol.TaskRef{ID: 1, Attempt: 1}, Command: "head -c 2000000 /dev/zero > big"}
-		res := runner{workDir: dir}.run(context.Background(), task, Limits{})
+		res := runner{workDir: dir}.run(context.Background(), task)
 		if res.ExitCode == 0 || !strings.Contains(string(res.Stderr), "No space left on device") {
 			t.Errorf("filling the workspace: exit %d, stderr %q, want ENOSPC", res.ExitCode, res.Stderr)
 		}

@@ -180,3 +180,22 @@ func TestFullQueueRefusesSubmissions(t *testing.T) {
 	}
 	submit(t, h, "c") // exactly at the bound
 }
+
+// A task's limits travel from the submission to the node; impossible ones
+// are refused at submission.
+func TestTaskLimitsReachTheNode(t *testing.T) {
+	h := startDispatcher(t, t.TempDir())
+	a := join(t, h, "52:54:00:00:01:06", 1)
+	lim := protocol.Limits{MemoryBytes: 256 << 20, CPUs: 0.5, Pids: 32}
+	ids := submitSpecs(t, h, api.TaskSpec{Command: "limited", Limits: lim})
+	a.send(&protocol.Request{Slots: 1})
+	if task := a.task(); task.ID != ids[0] || task.Limits != lim {
+		t.Fatalf("task %d with limits %+v, want %d with %+v", task.ID, task.Limits, ids[0], lim)
+	}
+	if got := taskState(t, h, ids[0]); got.Limits != lim {
+		t.Fatalf("API shows limits %+v, want %+v", got.Limits, lim)
+	}
+	if _, err := h.d.Submit([]api.TaskSpec{{Command: "x", Limits: protocol.Limits{CPUs: -1}}}); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("negative cpus: %v, want ErrInvalid", err)
+	}
+}

@@ -32,7 +32,13 @@ func (d *Dispatcher) Submit(specs []api.TaskSpec) ([]uint64, error) {
 		if s.Retries < 0 || s.Retries > api.MaxRetries {
 			return nil, fmt.Errorf("%w: task %d: retries %d is outside 0..%d", api.ErrInvalid, i+1, s.Retries, api.MaxRetries)
 		}
-		recs[i] = store.TaskSpec{Command: s.Command, Timeout: s.Timeout, Priority: s.Priority, Retries: s.Retries, Submitted: now}
+		if err := s.Limits.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: task %d: %v", api.ErrInvalid, i+1, err)
+		}
+		recs[i] = store.TaskSpec{
+			Command: s.Command, Timeout: s.Timeout, Priority: s.Priority, Retries: s.Retries,
+			Limits: s.Limits, Submitted: now,
+		}
 	}
 	// Backpressure: past the bound, the submitter waits, not our memory.
 	// Checked before storing, so a refused submission leaves no trace; two
@@ -100,7 +106,7 @@ func (*handout) Type() protocol.Type { return protocol.TypeTask }
 func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
 	t, err := d.store.Task(h.ref.ID)
 	if err == nil && t.Result == nil {
-		return &protocol.Task{TaskRef: h.ref, Command: t.Command, Timeout: protocol.Duration(t.Timeout)}
+		return &protocol.Task{TaskRef: h.ref, Command: t.Command, Timeout: protocol.Duration(t.Timeout), Limits: t.Limits}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -272,7 +278,7 @@ func (d *Dispatcher) Task(id uint64) (api.Task, error) {
 
 func (d *Dispatcher) describe(t store.Task) api.Task {
 	out := api.Task{
-		ID: t.ID, Command: t.Command, Timeout: t.Timeout, Priority: t.Priority, Retries: t.Retries,
+		ID: t.ID, Command: t.Command, Timeout: t.Timeout, Priority: t.Priority, Retries: t.Retries, Limits: t.Limits,
 		Submitted: t.Submitted, State: api.TaskQueued,
 	}
 	if r := t.Result; r != nil {

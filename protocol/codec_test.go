@@ -34,6 +34,7 @@ func TestRoundTripEveryMessage(t *testing.T) {
 		&Heartbeat{Load1: 0.5, MemAvailableBytes: 123, Running: []TaskRef{{ID: 1, Attempt: 1}}},
 		&Request{Slots: 2},
 		&Task{TaskRef: TaskRef{ID: 9, Attempt: 1}, Command: "echo hi", Timeout: Duration(5 * time.Second)},
+		&Task{TaskRef: TaskRef{ID: 10, Attempt: 1}, Command: "x", Limits: Limits{MemoryBytes: 1 << 30, CPUs: 1.5, Pids: 64}},
 		&Result{TaskRef: TaskRef{ID: 9, Attempt: 1}, ExitCode: 3, Stdout: []byte("out\x00bin"), Stderr: []byte("err"), Started: started, Duration: Duration(1500 * time.Millisecond)},
 		&ResultAck{TaskRef: TaskRef{ID: 9, Attempt: 1}},
 		&Command{Op: OpReboot},
@@ -74,6 +75,7 @@ func TestReceiveRejectsBadInput(t *testing.T) {
 		{"hello profile too long", frame(`{"type":"hello","body":{"mac":"52:54:00:00:00:01","cores":1,"boot_id":"x","profile":"` + strings.Repeat("p", MaxProfileName+1) + `"}}`), ErrMalformed},
 		{"result without id", frame(`{"type":"result","body":{"exit_code":0}}`), ErrMalformed},
 		{"task without command", frame(`{"type":"task","body":{"id":1}}`), ErrMalformed},
+		{"task with negative cpus", frame(`{"type":"task","body":{"id":1,"command":"x","limits":{"cpus":-2}}}`), ErrMalformed},
 		{"command without op", frame(`{"type":"command","body":{}}`), ErrMalformed},
 		{"cancel without task", frame(`{"type":"command","body":{"op":"cancel"}}`), ErrMalformed},
 	}

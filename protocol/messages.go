@@ -98,6 +98,15 @@ type Task struct {
 	TaskRef
 	Command string   `json:"command"`
 	Timeout Duration `json:"timeout,omitempty"` // zero: no limit
+	Limits  Limits   `json:"limits,omitzero"`
+}
+
+// Limits are what a task may use on its node, enforced with the task's
+// cgroup. The zero value of each field means the node's default.
+type Limits struct {
+	MemoryBytes uint64  `json:"memory_bytes,omitempty"` // memory.max; 0: only the limit all tasks share
+	CPUs        float64 `json:"cpus,omitempty"`         // cpu.max in cores; 0: no limit
+	Pids        int     `json:"pids,omitempty"`         // pids.max; 0: the node's default
 }
 
 // Result reports how one attempt at a task ended. The agent keeps it until

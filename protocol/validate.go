@@ -54,6 +54,22 @@ func (t *Task) validate() error {
 	if t.ID == 0 || t.Command == "" {
 		return fmt.Errorf("task: needs an id and a command")
 	}
+	return t.Limits.Validate()
+}
+
+// Bounds of Limits: beyond them a value is a mistake, not a wish.
+const (
+	MaxTaskPids = 1 << 22 // the kernel's pid_max ceiling
+)
+
+// Validate reports a limit outside what a node could enforce.
+func (l Limits) Validate() error {
+	switch {
+	case l.CPUs < 0 || l.CPUs > MaxSlots:
+		return fmt.Errorf("limits: cpus %g outside 0..%d", l.CPUs, MaxSlots)
+	case l.Pids < 0 || l.Pids > MaxTaskPids:
+		return fmt.Errorf("limits: pids %d outside 0..%d", l.Pids, MaxTaskPids)
+	}
 	return nil
 }
 

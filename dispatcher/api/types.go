@@ -4,7 +4,11 @@
 // open, so the API is never exposed to the LAN by accident.
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/ramfarm/ramfarm/protocol"
+)
 
 // Node states.
 const (
@@ -56,6 +60,9 @@ type TaskSpec struct {
 	// could not start) runs again before its failure is the result; at
 	// most MaxRetries. A task whose node is lost runs again regardless.
 	Retries int `json:"retries,omitempty"`
+	// Limits caps the task's memory, CPU and processes on its node
+	// (through its cgroup); zero fields leave the node's defaults.
+	Limits protocol.Limits `json:"limits,omitzero"`
 }
 
 // Bounds of TaskSpec fields.
@@ -77,16 +84,17 @@ type SubmitReply struct {
 
 // Task is a task with its state and, once finished, its result.
 type Task struct {
-	ID        uint64        `json:"id"`
-	Command   string        `json:"command"`
-	Timeout   time.Duration `json:"timeout,omitempty"`
-	Priority  int           `json:"priority,omitempty"`
-	Retries   int           `json:"retries,omitempty"`
-	Submitted time.Time     `json:"submitted"`
-	State     string        `json:"state"`
-	Node      string        `json:"node,omitempty"` // running on, or ran on
-	Attempt   int           `json:"attempt,omitempty"`
-	Result    *Result       `json:"result,omitempty"`
+	ID        uint64          `json:"id"`
+	Command   string          `json:"command"`
+	Timeout   time.Duration   `json:"timeout,omitempty"`
+	Priority  int             `json:"priority,omitempty"`
+	Retries   int             `json:"retries,omitempty"`
+	Limits    protocol.Limits `json:"limits,omitzero"`
+	Submitted time.Time       `json:"submitted"`
+	State     string          `json:"state"`
+	Node      string          `json:"node,omitempty"` // running on, or ran on
+	Attempt   int             `json:"attempt,omitempty"`
+	Result    *Result         `json:"result,omitempty"`
 }
 
 // Result is how a task ended.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/protocol"
 )
 
 // errUsage means the user was already told what was wrong; errHelp means
@@ -144,11 +145,15 @@ func cancel(args []string, out io.Writer) error {
 }
 
 func submit(args []string, out io.Writer) error {
-	fs, socket := clientFlags("submit", "[--timeout D] [--priority N] [--retries N] [--wait] [-f FILE | COMMAND...]",
+	fs, socket := clientFlags("submit", "[--timeout D] [--priority N] [--retries N] [--memory SIZE] [--cpus N] [--pids N] [--wait] [-f FILE | COMMAND...]",
 		"Submits each COMMAND (or each non-empty, non-# line of FILE, - for stdin) as a\ntask run by /bin/sh -c on a node. Prints the task ids once the dispatcher has\nstored the tasks.")
 	timeout := fs.Duration("timeout", 0, "kill a task that runs longer than this (0: no limit)")
 	priority := fs.Int("priority", 0, fmt.Sprintf("queued tasks of higher `priority` go out first (%d..%d)", api.MinPriority, api.MaxPriority))
 	retries := fs.Int("retries", 0, fmt.Sprintf("run a failed task (non-zero exit, timeout) again up to `n` times (0..%d); a lost node's tasks always run again", api.MaxRetries))
+	var memory byteSize
+	fs.Var(&memory, "memory", "kill a task that uses more memory than `size` (512M, 2G; 0: the node's default, a share of all tasks' memory)")
+	cpus := fs.Float64("cpus", 0, "hold a task to `n` cores of CPU time (1.5 is one and a half; 0: no limit)")
+	pids := fs.Int("pids", 0, "the most processes a task may have at once (0: the node's default)")
 	file := fs.String("f", "", "read commands from `file`, one per line")
 	wait := fs.Bool("wait", false, "wait for the tasks to finish and print their results")
 	if err := parse(fs, args); err != nil {
@@ -168,7 +173,10 @@ func submit(args []string, out io.Writer) error {
 	}
 	specs := make([]api.TaskSpec, len(cmds))
 	for i, c := range cmds {
-		specs[i] = api.TaskSpec{Command: c, Timeout: *timeout, Priority: *priority, Retries: *retries}
+		specs[i] = api.TaskSpec{
+			Command: c, Timeout: *timeout, Priority: *priority, Retries: *retries,
+			Limits: protocol.Limits{MemoryBytes: uint64(memory), CPUs: *cpus, Pids: *pids},
+		}
 	}
 	c := api.NewClient(*socket)
 	ids, err := c.Submit(context.Background(), specs)

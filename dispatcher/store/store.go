@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ramfarm/ramfarm/protocol"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -76,11 +77,12 @@ func (s *Store) Close() error {
 
 // TaskSpec is what a submitter asks for.
 type TaskSpec struct {
-	Command   string        `json:"command"`
-	Timeout   time.Duration `json:"timeout,omitempty"`
-	Priority  int           `json:"priority,omitempty"` // higher goes out first
-	Retries   int           `json:"retries,omitempty"`  // failed attempts run again at most this often
-	Submitted time.Time     `json:"submitted"`
+	Command   string          `json:"command"`
+	Timeout   time.Duration   `json:"timeout,omitempty"`
+	Priority  int             `json:"priority,omitempty"` // higher goes out first
+	Retries   int             `json:"retries,omitempty"`  // failed attempts run again at most this often
+	Limits    protocol.Limits `json:"limits,omitzero"`
+	Submitted time.Time       `json:"submitted"`
 }
 
 // Result is how a task ended, as recorded.
