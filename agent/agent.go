@@ -36,7 +36,9 @@ type Config struct {
 	Cgroups *taskCgroups
 	// Reboot restarts the node when the dispatcher says so.
 	Reboot func() error
-	Logger *slog.Logger
+	// Console, if set, is forwarded to the dispatcher while connected.
+	Console *ConsoleLog
+	Logger  *slog.Logger
 }
 
 // Agent runs tasks for a dispatcher. It survives lost connections: running
@@ -132,6 +134,9 @@ func (a *Agent) session(ctx context.Context) error {
 	hbDone := make(chan struct{})
 	defer close(hbDone)
 	go a.heartbeat(nc, pc, every, hbDone)
+	if a.cfg.Console != nil {
+		go a.cfg.Console.forward(pc, time.Second, hbDone)
+	}
 
 	for {
 		// The dispatcher talks at least as often as we heartbeat only when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -42,7 +43,12 @@ func Main() {
 
 // runOnNode is the agent inside the node image.
 func runOnNode() int {
-	log := slog.New(uptimeHandler{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})}).With("agent", "ramfarm")
+	// The console (the serial line an admin may watch) and the dispatcher,
+	// which keeps what the node said, get the same lines.
+	console := NewConsoleLog()
+	out := io.MultiWriter(os.Stderr, console.Writer("agent"))
+	log := slog.New(uptimeHandler{slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})}).With("agent", "ramfarm")
+	go readKernelLog(console, log)
 	boot, err := cmdline.Read()
 	if err != nil {
 		log.Error("read kernel command line", "err", err)
@@ -85,7 +91,7 @@ func runOnNode() int {
 		Dispatcher: dispatcher, Token: boot["ramfarm.token"], MAC: lease.MAC.String(),
 		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(), Profile: nodeProfile(boot, log),
 		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: nodeWorkspaces,
-		Cgroups: cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Logger: log,
+		Cgroups: cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Console: console, Logger: log,
 	})
 	return exitCode(a.Run(ctx))
 }

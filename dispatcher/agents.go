@@ -146,6 +146,10 @@ func (d *Dispatcher) handleMessage(n *node, c *agentConn, m protocol.Message) er
 			}
 			c.send(&protocol.ResultAck{TaskRef: m.TaskRef})
 		}()
+	case *protocol.Log:
+		if err := d.consoles.append(n.name, m); err != nil {
+			c.log.Warn("cannot keep the node's console log", "err", err)
+		}
 	default:
 		return fmt.Errorf("unexpected %s message from an agent", m.Type())
 	}

@@ -29,6 +29,8 @@ type Dispatcher struct {
 	store *store.Store
 	token string
 
+	consoles *consoleFiles // what nodes forward of their consoles
+
 	mu     sync.Mutex
 	nodes  map[string]*node  // by name
 	order  []*node           // round-robin order of hand-outs
@@ -53,6 +55,10 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	consoles, err := newConsoleFiles(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(filepath.Join(cfg.StateDir, "ramfarm.db"))
 	if err != nil {
 		return nil, err
@@ -63,7 +69,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("read pending tasks: %w", err)
 	}
 	d := &Dispatcher{
-		cfg: cfg, log: cfg.Logger, store: st, token: token,
+		cfg: cfg, log: cfg.Logger, store: st, token: token, consoles: consoles,
 		nodes: map[string]*node{}, queue: sched.NewQueue(cfg.Window),
 		leases: map[uint64]*lease{}, tries: map[uint64]int{},
 	}

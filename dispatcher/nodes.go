@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/dispatcher/store"
 	"github.com/ramfarm/ramfarm/protocol"
 )
 
@@ -176,6 +177,21 @@ func (d *Dispatcher) Drain(name string, drain bool) error {
 	}
 	d.log.Info("node drain changed", "node", name, "drained", drain)
 	return nil
+}
+
+// ConsoleLog returns the last lines a node forwarded of its console. Any
+// node ever registered has one, also one that died before this dispatcher
+// started: its last words are what its log is most wanted for.
+func (d *Dispatcher) ConsoleLog(name string, lines int) ([]string, error) {
+	known, err := d.store.Nodes()
+	if err != nil {
+		return nil, err
+	}
+	// Only names the dispatcher gave: the name becomes a file name.
+	if !slices.ContainsFunc(known, func(n store.Node) bool { return n.Name == name }) {
+		return nil, fmt.Errorf("%w: no node %q", api.ErrNotFound, name)
+	}
+	return d.consoles.tail(name, lines)
 }
 
 // Nodes returns the node table, by name.

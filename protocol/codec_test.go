@@ -38,6 +38,7 @@ func TestRoundTripEveryMessage(t *testing.T) {
 		&Result{TaskRef: TaskRef{ID: 9, Attempt: 1}, ExitCode: 3, Stdout: []byte("out\x00bin"), Stderr: []byte("err"), Started: started, Duration: Duration(1500 * time.Millisecond)},
 		&ResultAck{TaskRef: TaskRef{ID: 9, Attempt: 1}},
 		&Command{Op: OpReboot},
+		&Log{Lines: []LogLine{{Time: time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC), Source: "kernel", Text: "hello"}}, Dropped: 2},
 		&Command{Op: OpCancel, Task: &TaskRef{ID: 3, Attempt: 2}},
 	}
 	for _, m := range msgs {
@@ -77,6 +78,7 @@ func TestReceiveRejectsBadInput(t *testing.T) {
 		{"task without command", frame(`{"type":"task","body":{"id":1}}`), ErrMalformed},
 		{"task with negative cpus", frame(`{"type":"task","body":{"id":1,"command":"x","limits":{"cpus":-2}}}`), ErrMalformed},
 		{"command without op", frame(`{"type":"command","body":{}}`), ErrMalformed},
+		{"log with a huge line", frame(`{"type":"log","body":{"lines":[{"source":"agent","text":"` + strings.Repeat("x", MaxLogLineLen+1) + `"}]}}`), ErrMalformed},
 		{"cancel without task", frame(`{"type":"command","body":{"op":"cancel"}}`), ErrMalformed},
 	}
 	for _, tc := range cases {

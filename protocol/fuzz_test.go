@@ -15,6 +15,8 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"result","body":{"id":1,"attempt":1,"exit_code":0,"stdout":"aGk="}}`,
 		`{"type":"task","body":{"id":1,"attempt":1,"command":"true","timeout":1000}}`,
 		`{"type":"command","body":{"op":"reboot"}}`,
+		`{"type":"command","body":{"op":"cancel","task":{"id":4,"attempt":2}}}`,
+		`{"type":"log","body":{"lines":[{"time":"2026-11-21T08:00:00Z","source":"kernel","text":"e1000: eth0 NIC Link is Up"}],"dropped":3}}`,
 		`{"type":"heartbeat","body":{"load1":1.5,"running":[{"id":3,"attempt":1}]}}`,
 		`{"type":"x"}`, `[]`, `null`, ``,
 	} {

@@ -28,6 +28,7 @@ const (
 	TypeResult    Type = "result"
 	TypeResultAck Type = "result-ack"
 	TypeCommand   Type = "command"
+	TypeLog       Type = "log"
 )
 
 // Message is implemented by every message type.
@@ -101,6 +102,23 @@ type Task struct {
 	Limits  Limits   `json:"limits,omitzero"`
 }
 
+// Log forwards lines of the node's console: the kernel's messages and the
+// agent's own log. A node has no disk; this is the only record of what it
+// said, before a crash included.
+type Log struct {
+	Lines []LogLine `json:"lines"`
+	// Dropped counts lines lost before these because the agent's buffer
+	// was full while it had no connection.
+	Dropped int `json:"dropped,omitempty"`
+}
+
+// LogLine is one line of a node's console.
+type LogLine struct {
+	Time   time.Time `json:"time"`
+	Source string    `json:"source"` // "kernel" or "agent"
+	Text   string    `json:"text"`
+}
+
 // Limits are what a task may use on its node, enforced with the task's
 // cgroup. The zero value of each field means the node's default.
 type Limits struct {
@@ -149,6 +167,7 @@ func (Task) Type() Type      { return TypeTask }
 func (Result) Type() Type    { return TypeResult }
 func (ResultAck) Type() Type { return TypeResultAck }
 func (Command) Type() Type   { return TypeCommand }
+func (Log) Type() Type       { return TypeLog }
 
 // newMessage returns a zero message of type t, or nil for an unknown type.
 func newMessage(t Type) Message {
@@ -171,6 +190,8 @@ func newMessage(t Type) Message {
 		return &ResultAck{}
 	case TypeCommand:
 		return &Command{}
+	case TypeLog:
+		return &Log{}
 	}
 	return nil
 }

@@ -83,6 +83,24 @@ func (r *Result) validate() error {
 	return nil
 }
 
+// Bounds of a Log message: a batch a second of a busy console fits.
+const (
+	MaxLogLines   = 512
+	MaxLogLineLen = 2048
+)
+
+func (l *Log) validate() error {
+	if len(l.Lines) > MaxLogLines || l.Dropped < 0 {
+		return fmt.Errorf("log: %d lines (limit %d), %d dropped", len(l.Lines), MaxLogLines, l.Dropped)
+	}
+	for _, line := range l.Lines {
+		if len(line.Text) > MaxLogLineLen || len(line.Source) > 16 {
+			return fmt.Errorf("log: a line longer than %d bytes", MaxLogLineLen)
+		}
+	}
+	return nil
+}
+
 func (c *Command) validate() error {
 	if c.Op == "" || len(c.Op) > maxTextLen {
 		return fmt.Errorf("command: op missing or longer than %d bytes", maxTextLen)

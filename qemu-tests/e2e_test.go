@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,7 @@ func TestEndToEnd(t *testing.T) {
 		assertBootProfile(t, c, i, nodes[i])
 	}
 	assertNodeTableProfiles(t, ctx, env.ramfarm, c, nodes)
+	assertConsoleForwarded(t, ctx, c, nodes[0].Name)
 	coresOf := map[string]int{}
 	for _, n := range nodes {
 		coresOf[n.Name] = n.Cores
@@ -322,4 +324,27 @@ func tail(s string, lines int) string {
 		l = l[len(l)-lines:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// assertConsoleForwarded checks that a node's console reached the
+// dispatcher: the kernel's first line of the boot and the agent's log line
+// of its registration.
+func assertConsoleForwarded(t *testing.T, ctx context.Context, c *cluster.Cluster, node string) {
+	t.Helper()
+	want := []string{" kernel Linux version ", " agent ", "registered with dispatcher"}
+	var lines []string
+	deadline := time.Now().Add(30 * time.Second) // the agent forwards once a second
+	for time.Now().Before(deadline) {
+		var err error
+		if lines, err = c.Client().ConsoleLog(ctx, node, api.MaxLogLines); err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(lines, "\n")
+		if !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(all, w) }) {
+			t.Logf("console of %s: %d lines forwarded, kernel and agent both", node, len(lines))
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Errorf("console of %s lacks one of %q; last lines:\n%s", node, want, strings.Join(lines[max(0, len(lines)-20):], "\n"))
 }

@@ -32,6 +32,12 @@ func (f *fakeService) Drain(name string, drain bool) error {
 	f.drained[name] = drain
 	return nil
 }
+func (f *fakeService) ConsoleLog(name string, lines int) ([]string, error) {
+	if err := f.Reboot(name); err != nil {
+		return nil, err
+	}
+	return []string{fmt.Sprintf("%d lines asked", lines)}, nil
+}
 func (f *fakeService) Submit(tasks []TaskSpec) ([]uint64, error) {
 	if len(tasks) == 0 {
 		return nil, fmt.Errorf("%w: no tasks", ErrInvalid)
@@ -97,6 +103,9 @@ func TestClientAndHandler(t *testing.T) {
 	}
 	if _, err := c.Task(ctx, 99); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("unknown task: %v", err)
+	}
+	if lines, err := c.ConsoleLog(ctx, "node1", 20); err != nil || len(lines) != 1 || lines[0] != "20 lines asked" {
+		t.Fatalf("console log: %v %v", lines, err)
 	}
 	if err := c.Drain(ctx, "node1"); err != nil || !svc.drained["node1"] {
 		t.Fatalf("drain: %v, drained %v", err, svc.drained)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -47,6 +48,13 @@ func (c *Client) Drain(ctx context.Context, node string) error {
 // Resume undoes Drain.
 func (c *Client) Resume(ctx context.Context, node string) error {
 	return c.do(ctx, http.MethodPost, "/v1/nodes/"+node+"/resume", nil, nil)
+}
+
+// ConsoleLog returns the last lines (at most MaxLogLines) a node forwarded
+// of its console.
+func (c *Client) ConsoleLog(ctx context.Context, node string, lines int) ([]string, error) {
+	var out []string
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/nodes/%s/log?lines=%d", url.PathEscape(node), lines), nil, &out)
 }
 
 // Cancel ends a task that has no result yet and returns it.

@@ -14,6 +14,7 @@ type Service interface {
 	Nodes() []Node
 	Reboot(node string) error
 	Drain(node string, drain bool) error
+	ConsoleLog(node string, lines int) ([]string, error)
 	Submit(tasks []TaskSpec) ([]uint64, error)
 	Tasks(from uint64, limit int) ([]Task, error)
 	Task(id uint64) (Task, error)
@@ -34,6 +35,7 @@ const (
 	MaxSubmit      = 100_000 // tasks per submission
 	maxSubmitBytes = 64 << 20
 	MaxList        = 10_000 // tasks per listing
+	MaxLogLines    = 10_000 // console lines per request
 )
 
 // NewHandler returns the HTTP handler for the API.
@@ -58,6 +60,19 @@ func NewHandler(s Service, log *slog.Logger) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 		})
 	}
+	mux.HandleFunc("GET /v1/nodes/{name}/log", func(w http.ResponseWriter, r *http.Request) {
+		n, err := queryUint(r, "lines", 100)
+		if err != nil {
+			fail(w, log, err)
+			return
+		}
+		lines, err := s.ConsoleLog(r.PathValue("name"), int(min(n, MaxLogLines)))
+		if err != nil {
+			fail(w, log, err)
+			return
+		}
+		reply(w, log, http.StatusOK, lines)
+	})
 	mux.HandleFunc("POST /v1/tasks", func(w http.ResponseWriter, r *http.Request) {
 		var req SubmitRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSubmitBytes))

@@ -125,6 +125,26 @@ func forEachNode(args []string, out io.Writer, name, help string, do func(*api.C
 	return nil
 }
 
+func consoleLog(args []string, out io.Writer) error {
+	fs, socket := clientFlags("log", "[-n LINES] NODE", "Prints the last lines a node forwarded of its console: kernel messages and\nits agent's log, from the boot on. Nodes have no disk; the dispatcher keeps\nthese in STATE_DIR/consoles, also for nodes that have died.")
+	n := fs.Int("n", 100, "how many `lines`")
+	if err := parseWithArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	lines, err := api.NewClient(*socket).ConsoleLog(context.Background(), fs.Arg(0), *n)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Fprintln(out, l)
+	}
+	return nil
+}
+
 func cancel(args []string, out io.Writer) error {
 	fs, socket := clientFlags("cancel", "TASK...", "Cancels each task that has not finished: a queued task never runs, a running\none is killed on its node. Its result says \"cancelled\".")
 	if err := parseWithArgs(fs, args); err != nil {

@@ -23,6 +23,7 @@ var commands = []command{
 	{"reboot", "NODE...", "reboot nodes through their agents (they boot again over PXE)", reboot},
 	{"drain", "NODE...", "hand no new tasks to nodes; their running tasks finish", drain},
 	{"resume", "NODE...", "hand tasks to drained nodes again", resume},
+	{"log", "[-n LINES] NODE", "show a node's console: kernel messages and agent log, kept by the dispatcher", consoleLog},
 	{"submit", "[--timeout D] [--priority N] [--retries N] [--memory SIZE] [--cpus N] [--pids N] [--wait] [-f FILE | COMMAND...]", "submit shell commands as tasks", submit},
 	{"tasks", "[--from ID] [--limit N] [--json]", "list tasks with their state and exit status", tasks},
 	{"task", "ID...", "show tasks in full, output included", task},
