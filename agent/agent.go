@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 // Config says who this node is and where its dispatcher is.
 type Config struct {
 	Dispatcher string // host:port
+	CAPin      string // the cluster CA the dispatcher must prove it holds (protocol.CAPin)
 	Token      string // node enrollment secret
 	MAC        string
 	Hostname   string
@@ -104,10 +106,15 @@ var errRejected = errors.New("rejected by dispatcher")
 
 // session runs one connection: hello, then tasks until it breaks.
 func (a *Agent) session(ctx context.Context) error {
-	nc, err := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext(ctx, "tcp", a.cfg.Dispatcher)
+	tlsConf, err := protocol.AgentTLS(a.cfg.CAPin)
 	if err != nil {
 		return err
 	}
+	tcp, err := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext(ctx, "tcp", a.cfg.Dispatcher)
+	if err != nil {
+		return err
+	}
+	nc := tls.Client(tcp, tlsConf)
 	defer nc.Close()
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
@@ -130,7 +137,7 @@ func (a *Agent) session(ctx context.Context) error {
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	setUserTimeout(nc, 3*every)
+	setUserTimeout(tcp, 3*every)
 	hbDone := make(chan struct{})
 	defer close(hbDone)
 	go a.heartbeat(nc, pc, every, hbDone)
@@ -156,7 +163,7 @@ func (a *Agent) session(ctx context.Context) error {
 func (a *Agent) handshake(nc net.Conn, pc *protocol.Conn) (*protocol.Welcome, error) {
 	a.mu.Lock()
 	hello := &protocol.Hello{
-		Version: protocol.Version, Token: a.cfg.Token, MAC: a.cfg.MAC, Hostname: a.cfg.Hostname,
+		Version: protocol.Version, MinVersion: protocol.MinVersion, Token: a.cfg.Token, MAC: a.cfg.MAC, Hostname: a.cfg.Hostname,
 		IP: a.cfg.IP, BootID: a.cfg.BootID, Cores: a.cfg.Cores, MemoryBytes: a.cfg.Memory,
 		AgentVersion: Version, Profile: a.cfg.Profile, Running: a.refsLocked(),
 	}
@@ -172,6 +179,9 @@ func (a *Agent) handshake(nc net.Conn, pc *protocol.Conn) (*protocol.Welcome, er
 	}
 	switch m := m.(type) {
 	case *protocol.Welcome:
+		if m.Version < protocol.MinVersion || m.Version > protocol.Version {
+			return nil, fmt.Errorf("dispatcher chose protocol version %d; we speak %d..%d", m.Version, protocol.MinVersion, protocol.Version)
+		}
 		return m, nil
 	case *protocol.Reject:
 		return nil, fmt.Errorf("%w: %s", errRejected, m.Reason)

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +21,22 @@ type fakeDispatcher struct {
 	conns chan net.Conn
 }
 
+// testCA is the cluster CA the fake dispatchers prove themselves with;
+// agents in these tests pin it.
+var testCA = sync.OnceValue(func() *protocol.CA {
+	ca, err := protocol.NewCA()
+	if err != nil {
+		panic(err)
+	}
+	return ca
+})
+
 func newFakeDispatcher(t *testing.T) *fakeDispatcher {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	conf, err := testCA().ServerTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +110,7 @@ func expect[T protocol.Message](t *testing.T, pc *protocol.Conn) T {
 func startAgent(t *testing.T, addr string, cores int) {
 	t.Helper()
 	a := New(Config{
-		Dispatcher: addr, Token: "tok", MAC: "52:54:00:00:00:01", BootID: "b1", Cores: cores, Profile: "tools",
+		CAPin: testCA().Pin(), Dispatcher: addr, Token: "tok", MAC: "52:54:00:00:00:01", BootID: "b1", Cores: cores, Profile: "tools",
 		WorkDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -186,7 +202,7 @@ func TestRebootCommandCallsReboot(t *testing.T) {
 	f := newFakeDispatcher(t)
 	rebooted := make(chan struct{}, 1)
 	a := New(Config{
-		Dispatcher: f.ln.Addr().String(), MAC: "52:54:00:00:00:01", BootID: "b", Cores: 1, WorkDir: t.TempDir(),
+		CAPin: testCA().Pin(), Dispatcher: f.ln.Addr().String(), MAC: "52:54:00:00:00:01", BootID: "b", Cores: 1, WorkDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Reboot: func() error { rebooted <- struct{}{}; return fmt.Errorf("rebooting") },
 	})

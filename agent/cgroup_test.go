@@ -123,7 +123,7 @@ func TestTaskCgroups(t *testing.T) {
 	t.Run("the agent reports runaway tasks and keeps serving", func(t *testing.T) {
 		f := newFakeDispatcher(t)
 		a := New(Config{
-			Dispatcher: f.ln.Addr().String(), MAC: "52:54:00:00:00:01", BootID: "b1", Cores: 2,
+			CAPin: testCA().Pin(), Dispatcher: f.ln.Addr().String(), MAC: "52:54:00:00:00:01", BootID: "b1", Cores: 2,
 			WorkDir: t.TempDir(), Cgroups: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		ctx, cancel := context.WithCancel(context.Background())

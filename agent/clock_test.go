@@ -52,7 +52,7 @@ func TestAgentSetsClockFromWelcome(t *testing.T) {
 			f := newFakeDispatcher(t)
 			offsets := make(chan time.Duration, 1)
 			a := New(Config{
-				Dispatcher: f.ln.Addr().String(), MAC: "52:54:00:00:00:01", BootID: "b", Cores: 1, WorkDir: t.TempDir(),
+				CAPin: testCA().Pin(), Dispatcher: f.ln.Addr().String(), MAC: "52:54:00:00:00:01", BootID: "b", Cores: 1, WorkDir: t.TempDir(),
 				Logger:   quietLog,
 				SetClock: func(offset time.Duration) error { offsets <- offset; return nil },
 			})

@@ -61,7 +61,7 @@ func TestConsoleIsForwardedOnceConnected(t *testing.T) {
 	fmt.Fprintln(console.Writer("agent"), "said during boot")
 	f := newFakeDispatcher(t)
 	a := New(Config{
-		Dispatcher: f.ln.Addr().String(), MAC: "52:54:00:00:00:01", BootID: "b", Cores: 1, WorkDir: t.TempDir(),
+		CAPin: testCA().Pin(), Dispatcher: f.ln.Addr().String(), MAC: "52:54:00:00:00:01", BootID: "b", Cores: 1, WorkDir: t.TempDir(),
 		Console: console, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -18,6 +18,7 @@ import (
 	"github.com/ramfarm/ramfarm/agent/kmod"
 	"github.com/ramfarm/ramfarm/agent/netconf"
 	"github.com/ramfarm/ramfarm/agent/sysinit"
+	"github.com/ramfarm/ramfarm/protocol"
 )
 
 // DefaultPort is the dispatcher's agent port when the boot command line
@@ -72,6 +73,12 @@ func runOnNode() int {
 	log.Info("network up", "interface", lease.Interface, "addr", lease.Addr, "hostname", lease.Hostname)
 	go netconf.Maintain(ctx, lease, log)
 
+	caPin := boot["ramfarm.ca"]
+	if !protocol.ValidCAPin(caPin) {
+		// Without it the agent cannot tell the dispatcher from an impostor.
+		log.Error("kernel command line has no valid ramfarm.ca=sha256:<hex> (the dispatcher adds it; see `ramfarm serve` docs)", "got", caPin)
+		return 1
+	}
 	dispatcher := boot["ramfarm.dispatcher"]
 	if dispatcher == "" {
 		dispatcher = net.JoinHostPort(lease.ServerID.String(), DefaultPort)
@@ -88,7 +95,7 @@ func runOnNode() int {
 		return 1
 	}
 	a := New(Config{
-		Dispatcher: dispatcher, Token: boot["ramfarm.token"], MAC: lease.MAC.String(),
+		Dispatcher: dispatcher, CAPin: caPin, Token: boot["ramfarm.token"], MAC: lease.MAC.String(),
 		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(), Profile: nodeProfile(boot, log),
 		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: nodeWorkspaces,
 		Cgroups: cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Console: console, Logger: log,
@@ -100,11 +107,11 @@ func runOnNode() int {
 func runAsProcess(args []string) int {
 	fs := flag.NewFlagSet("ramfarm-agent", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: ramfarm-agent --dispatcher HOST:PORT --token-file FILE [flags]
+		fmt.Fprint(fs.Output(), `Usage: ramfarm-agent --dispatcher HOST:PORT --ca-file FILE --token-file FILE [flags]
 
 ramfarm-agent is the node agent. In a node image it is /init and configures
-itself from the kernel command line (ramfarm.dispatcher=, ramfarm.token=) and
-DHCP. Run by hand, as here, it joins a dispatcher as a node that runs tasks
+itself from the kernel command line (ramfarm.dispatcher=, ramfarm.ca=,
+ramfarm.token=) and DHCP. Run by hand, as here, it joins a dispatcher as a node that runs tasks
 on this host: useful for trying ramfarm without VMs, for tests and for load
 generation.
 
@@ -114,6 +121,7 @@ Flags:
 	}
 	dispatcher := fs.String("dispatcher", "127.0.0.1:7070", "dispatcher agent address `host:port`")
 	tokenFile := fs.String("token-file", "", "`file` holding the node enrollment token (the dispatcher's STATE_DIR/node-token)")
+	caFile := fs.String("ca-file", "", "the cluster CA certificate `file` (the dispatcher's STATE_DIR/ca.crt): the dispatcher must prove it holds this CA")
 	mac := fs.String("mac", "", "node identity as a MAC `address` (default: derived from the hostname and process id)")
 	cores := fs.Int("cores", runtime.NumCPU(), "task slots to offer")
 	workDir := fs.String("work-dir", "", "`directory` for task workspaces (default: $TMPDIR/ramfarm-tasks)")
@@ -131,6 +139,11 @@ Flags:
 	token, err := os.ReadFile(*tokenFile)
 	if err != nil {
 		log.Error("need the node enrollment token", "err", err)
+		return 2
+	}
+	caPin, err := pinOfFile(*caFile)
+	if err != nil {
+		log.Error("need the cluster CA certificate", "err", err)
 		return 2
 	}
 	hostname, _ := os.Hostname()
@@ -151,12 +164,25 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a := New(Config{
-		Dispatcher: *dispatcher, Token: strings.TrimSpace(string(token)), MAC: *mac,
+		Dispatcher: *dispatcher, CAPin: caPin, Token: strings.TrimSpace(string(token)), MAC: *mac,
 		Hostname: hostname, BootID: fmt.Sprintf("process-%d-%d", os.Getpid(), time.Now().UnixNano()),
 		Cores: *cores, Memory: meminfo("MemTotal"), WorkDir: work, Cgroups: cgroups, Logger: log,
 		Reboot: func() error { stop(); return fmt.Errorf("reboot requested: a process agent exits instead") },
 	})
 	return exitCode(a.Run(ctx))
+}
+
+// pinOfFile returns the pin of the PEM certificate in path.
+func pinOfFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	pin, err := protocol.PinOfPEM(b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return pin, nil
 }
 
 func exitCode(err error) int {

@@ -114,11 +114,11 @@ func (d *Dispatcher) handleAgent(c *agentConn) {
 }
 
 func (d *Dispatcher) admissible(h *protocol.Hello) string {
-	switch {
-	case !tokenMatches(d.token, h.Token):
+	if !tokenMatches(d.token, h.Token) {
 		return "bad enrollment token"
-	case h.Version < protocol.Version:
-		return fmt.Sprintf("protocol version %d unsupported; this dispatcher speaks %d", h.Version, protocol.Version)
+	}
+	if _, err := protocol.Negotiate(h.MinVersion, h.Version); err != nil {
+		return err.Error()
 	}
 	return ""
 }

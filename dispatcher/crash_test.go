@@ -69,7 +69,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 
 	for i := 0; i < 3; i++ {
 		agent := exec.Command(bins["ramfarm-agent"], "--dispatcher", addr,
-			"--token-file", filepath.Join(state, "node-token"), "--cores", "2",
+			"--token-file", filepath.Join(state, "node-token"), "--ca-file", filepath.Join(state, "ca.crt"), "--cores", "2",
 			"--mac", fmt.Sprintf("02:00:00:00:00:%02x", i+1), "--work-dir", filepath.Join(dir, fmt.Sprintf("work%d", i)))
 		agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := agent.Start(); err != nil {

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,9 @@ type Dispatcher struct {
 	log   *slog.Logger
 	store *store.Store
 	token string
+	caPin string
+
+	agentTLS *tls.Config // the agent listener's: a certificate signed by the cluster CA
 
 	consoles *consoleFiles // what nodes forward of their consoles
 
@@ -59,6 +63,14 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	ca, err := loadOrCreateCA(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	agentTLS, err := ca.ServerTLS()
+	if err != nil {
+		return nil, fmt.Errorf("agent listener certificate: %w", err)
+	}
 	st, err := store.Open(filepath.Join(cfg.StateDir, "ramfarm.db"))
 	if err != nil {
 		return nil, err
@@ -69,7 +81,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("read pending tasks: %w", err)
 	}
 	d := &Dispatcher{
-		cfg: cfg, log: cfg.Logger, store: st, token: token, consoles: consoles,
+		cfg: cfg, log: cfg.Logger, store: st, token: token, caPin: ca.Pin(), agentTLS: agentTLS, consoles: consoles,
 		nodes: map[string]*node{}, queue: sched.NewQueue(cfg.Window),
 		leases: map[uint64]*lease{}, tries: map[uint64]int{},
 	}
@@ -79,11 +91,18 @@ func New(cfg Config) (*Dispatcher, error) {
 	if len(pending) > 0 {
 		d.log.Info("resuming pending tasks", "count", len(pending))
 	}
+	// For nodes booted by other means (another PXE server, a USB stick):
+	// the arguments they need, written afresh at each start.
+	if err := writeFileAtomic(filepath.Join(cfg.StateDir, nodeArgsFile), []byte(d.NodeArgs()+"\n"), 0o600); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("node arguments: %w", err)
+	}
 	if cfg.PXE != nil {
 		d.cfg.PXE.Leases = dhcpLeases{st}
-		// Nodes learn where the dispatcher is, and the secret that lets them
-		// in, from their kernel command line, whatever their boot profile.
-		d.cfg.PXE.ExtraCmdline = fmt.Sprintf("ramfarm.dispatcher=%s ramfarm.token=%s", cfg.AgentAddr, token)
+		// Nodes learn where the dispatcher is, how to know it (the CA pin)
+		// and the secret that lets them in from their kernel command line,
+		// whatever their boot profile.
+		d.cfg.PXE.ExtraCmdline = d.NodeArgs()
 	}
 	return d, nil
 }
@@ -91,15 +110,31 @@ func New(cfg Config) (*Dispatcher, error) {
 // Token returns the node enrollment secret.
 func (d *Dispatcher) Token() string { return d.token }
 
+// CAPin returns the pin of the cluster CA, which agents check the
+// dispatcher against.
+func (d *Dispatcher) CAPin() string { return d.caPin }
+
+// nodeArgsFile, in the state directory, holds NodeArgs (0600: the token).
+const nodeArgsFile = "node-args"
+
+// NodeArgs returns the kernel command line arguments a node needs to join
+// this dispatcher: what the boot services add for every node, and what a
+// node booted by other means (another PXE server) must be given.
+func (d *Dispatcher) NodeArgs() string {
+	return fmt.Sprintf("ramfarm.dispatcher=%s ramfarm.ca=%s ramfarm.token=%s", d.cfg.AgentAddr, d.caPin, d.token)
+}
+
 // Run serves until ctx is cancelled: boot services, the agent listener, the
 // control API and the node monitor, each in its own goroutine. An error from
 // one stops them all.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.store.Close()
-	agents, err := net.Listen("tcp", d.cfg.AgentAddr)
+	tcp, err := net.Listen("tcp", d.cfg.AgentAddr)
 	if err != nil {
 		return fmt.Errorf("agent listener: %w", err)
 	}
+	// TLS only: there is no plain-text agent port to leave open by mistake.
+	agents := tls.NewListener(tcp, d.agentTLS)
 	apiLn, err := listenUnix(d.cfg.APISocket)
 	if err != nil {
 		agents.Close()

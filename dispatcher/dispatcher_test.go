@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -111,7 +112,11 @@ type fakeAgent struct {
 
 func dial(t *testing.T, h *harness, hello protocol.Hello) (*fakeAgent, protocol.Message) {
 	t.Helper()
-	nc, err := net.Dial("tcp", h.addr)
+	conf, err := protocol.AgentTLS(h.d.CAPin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := tls.Dial("tcp", h.addr, conf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,8 @@ func (d *Dispatcher) register(c *agentConn, h *protocol.Hello) (string, error) {
 	}
 	n.conn, n.credits = c, 0
 	// Queued under the lock, so Welcome goes out before anything else.
-	c.send(&protocol.Welcome{Version: protocol.Version, Node: name, Heartbeat: protocol.Duration(d.cfg.Heartbeat), ServerTime: now.UTC()})
+	version, _ := protocol.Negotiate(h.MinVersion, h.Version) // checked by admissible
+	c.send(&protocol.Welcome{Version: version, Node: name, Heartbeat: protocol.Duration(d.cfg.Heartbeat), ServerTime: now.UTC()})
 	if rebooted && d.releaseLeases(n, "node rebooted") {
 		// A new boot runs none of the old boot's tasks: out they go again.
 		d.dispatchLocked()

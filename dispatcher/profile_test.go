@@ -63,7 +63,7 @@ func TestDispatcherArgumentsGoToEveryProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.store.Close() })
-	want := "ramfarm.dispatcher=10.77.0.1:7070 ramfarm.token=" + d.Token()
+	want := "ramfarm.dispatcher=10.77.0.1:7070 ramfarm.ca=" + d.CAPin() + " ramfarm.token=" + d.Token()
 	if d.cfg.PXE.ExtraCmdline != want || d.cfg.PXE.Cmdline != "console=ttyS0" {
 		t.Errorf("ExtraCmdline %q, Cmdline %q; want %q and the operator's console=ttyS0", d.cfg.PXE.ExtraCmdline, d.cfg.PXE.Cmdline, want)
 	}

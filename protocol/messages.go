@@ -12,9 +12,6 @@ package protocol
 
 import "time"
 
-// Version is the protocol version this package speaks.
-const Version = 1
-
 // Type names a message on the wire.
 type Type string
 
@@ -46,9 +43,10 @@ type TaskRef struct {
 
 // Hello is the agent's first message on a connection.
 type Hello struct {
-	Version      int    `json:"version"` // the highest version the agent speaks
-	Token        string `json:"token"`   // the cluster's node enrollment secret
-	MAC          string `json:"mac"`     // the NIC the node booted from: its identity
+	Version      int    `json:"version"`               // the highest version the agent speaks
+	MinVersion   int    `json:"min_version,omitempty"` // the lowest; 0: Version only
+	Token        string `json:"token"`                 // the cluster's node enrollment secret
+	MAC          string `json:"mac"`                   // the NIC the node booted from: its identity
 	Hostname     string `json:"hostname"`
 	IP           string `json:"ip,omitempty"`
 	BootID       string `json:"boot_id"` // changes on every boot of the node

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/protocol"
 	"github.com/ramfarm/ramfarm/qemu-tests/vm"
 )
 
@@ -53,6 +54,8 @@ type bootRun struct {
 	// state before it starts, the same on both sides, so that both nodes
 	// get the same command line.
 	token string
+	// caCert and caKey are the cluster CA, shared for the same reason.
+	caCert, caKey []byte
 	// cmdline is, for the dnsmasq side, the command line the node booted
 	// by ramfarm got (from its serial console), without the initrd= and
 	// BOOTIF= arguments the script adds: the same arguments, whatever
@@ -80,8 +83,18 @@ func BootToReady(ctx context.Context, cfg BootToReadyConfig) (ramfarm, dnsmasq [
 		cfg.Timeout = 5 * time.Minute
 	}
 	token := rand.Text() + rand.Text() // as the dispatcher makes its own
+	// One cluster CA for both sides too, so the CA pin in the reused
+	// command line is the one the dnsmasq side's dispatcher holds.
+	ca, err := protocol.NewCA()
+	if err != nil {
+		return nil, nil, err
+	}
+	caCert, caKey, err := ca.PEM()
+	if err != nil {
+		return nil, nil, err
+	}
 	for run := range cfg.Runs {
-		d, ramfarmLine, err := bootOnce(ctx, cfg, fmt.Sprintf("r%d", run), bootRun{token: token}, ramfarmBoots)
+		d, ramfarmLine, err := bootOnce(ctx, cfg, fmt.Sprintf("r%d", run), bootRun{token: token, caCert: caCert, caKey: caKey}, ramfarmBoots)
 		if err != nil {
 			return ramfarm, dnsmasq, fmt.Errorf("ramfarm, run %d: %w", run+1, err)
 		}
@@ -90,7 +103,7 @@ func BootToReady(ctx context.Context, cfg BootToReadyConfig) (ramfarm, dnsmasq [
 		if err != nil {
 			return ramfarm, dnsmasq, fmt.Errorf("ramfarm, run %d: %w", run+1, err)
 		}
-		d, dnsmasqLine, err := bootOnce(ctx, cfg, fmt.Sprintf("d%d", run), bootRun{token: token, cmdline: args}, dnsmasqBoots)
+		d, dnsmasqLine, err := bootOnce(ctx, cfg, fmt.Sprintf("d%d", run), bootRun{token: token, caCert: caCert, caKey: caKey, cmdline: args}, dnsmasqBoots)
 		if err != nil {
 			return ramfarm, dnsmasq, fmt.Errorf("dnsmasq, run %d: %w", run+1, err)
 		}
@@ -155,8 +168,10 @@ func bootOnce(ctx context.Context, cfg BootToReadyConfig, tag string, run bootRu
 	if run.dir, err = os.MkdirTemp(cfg.WorkDir, "b2r-"+tag+"-"); err != nil {
 		return 0, "", err
 	}
-	if err := os.WriteFile(filepath.Join(run.dir, "node-token"), []byte(run.token+"\n"), 0o600); err != nil {
-		return 0, "", err
+	for name, content := range map[string][]byte{"node-token": []byte(run.token + "\n"), "ca.crt": run.caCert, "ca.key": run.caKey} {
+		if err := os.WriteFile(filepath.Join(run.dir, name), content, 0o600); err != nil {
+			return 0, "", err
+		}
 	}
 	client, stop, err := start(ctx, cfg, run)
 	if err != nil {

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,7 +65,7 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			lat, err := simulateNode(ctx, d.addr, d.token, i, cfg.Slots, func() {
+			lat, err := simulateNode(ctx, d, i, cfg.Slots, func() {
 				if done.Add(1) == int64(cfg.Tasks) {
 					once.Do(func() { close(allDone) })
 				}
@@ -103,8 +102,8 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 // simulateNode speaks the agent protocol and answers each task at once
 // with a successful empty result. It returns the latency of each task from
 // its arrival to its acknowledgement.
-func simulateNode(ctx context.Context, addr, token string, i, slots int, finished func()) ([]time.Duration, error) {
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+func simulateNode(ctx context.Context, d *loopbackDispatcher, i, slots int, finished func()) ([]time.Duration, error) {
+	nc, err := d.dialAgent(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +111,7 @@ func simulateNode(ctx context.Context, addr, token string, i, slots int, finishe
 	context.AfterFunc(ctx, func() { nc.Close() })
 	pc := protocol.NewConn(nc)
 	hello := &protocol.Hello{
-		Version: protocol.Version, Token: token, MAC: fmt.Sprintf("02:be:00:00:%02x:%02x", i>>8, i&0xff),
+		Version: protocol.Version, Token: d.token, MAC: fmt.Sprintf("02:be:00:00:%02x:%02x", i>>8, i&0xff),
 		Hostname: fmt.Sprintf("sim%d", i), BootID: fmt.Sprintf("sim-boot-%d", i), Cores: slots,
 	}
 	if err := pc.Send(hello); err != nil {

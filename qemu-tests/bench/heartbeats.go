@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -49,7 +48,7 @@ func Heartbeats(ctx context.Context, cfg HeartbeatConfig) (HeartbeatResult, erro
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := heartbeatNode(ctx, d.addr, d.token, i, cfg.Interval, &joined); err != nil && ctx.Err() == nil {
+			if err := heartbeatNode(ctx, d, i, cfg.Interval, &joined); err != nil && ctx.Err() == nil {
 				failed.Add(1)
 			}
 		}(i)
@@ -98,8 +97,8 @@ func Heartbeats(ctx context.Context, cfg HeartbeatConfig) (HeartbeatResult, erro
 }
 
 // heartbeatNode registers and then only heartbeats, as an idle node does.
-func heartbeatNode(ctx context.Context, addr, token string, i int, every time.Duration, joined *atomic.Int64) error {
-	nc, err := (&net.Dialer{Timeout: 30 * time.Second}).DialContext(ctx, "tcp", addr)
+func heartbeatNode(ctx context.Context, d *loopbackDispatcher, i int, every time.Duration, joined *atomic.Int64) error {
+	nc, err := d.dialAgent(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,7 +106,7 @@ func heartbeatNode(ctx context.Context, addr, token string, i int, every time.Du
 	context.AfterFunc(ctx, func() { nc.Close() })
 	pc := protocol.NewConn(nc)
 	err = pc.Send(&protocol.Hello{
-		Version: protocol.Version, Token: token, MAC: fmt.Sprintf("02:ab:00:%02x:%02x:%02x", i>>16, (i>>8)&0xff, i&0xff),
+		Version: protocol.Version, Token: d.token, MAC: fmt.Sprintf("02:ab:00:%02x:%02x:%02x", i>>16, (i>>8)&0xff, i&0xff),
 		Hostname: fmt.Sprintf("hb%d", i), BootID: fmt.Sprintf("hb-boot-%d", i), Cores: 4, MemoryBytes: 64 << 30,
 	})
 	if err != nil {

@@ -73,14 +73,14 @@ func BootImage(ctx context.Context, cfg ImageBootConfig) (*ImageBoot, error) {
 		return nil, err
 	}
 	b := &ImageBoot{Cluster: c, serialLog: filepath.Join(cfg.WorkDir, "direct-serial.log")}
-	// cluster.Start keeps the dispatcher's state in WorkDir/state.
-	token, err := os.ReadFile(filepath.Join(cfg.WorkDir, "state", "node-token"))
+	// cluster.Start keeps the dispatcher's state in WorkDir/state, where
+	// the dispatcher writes the arguments a node booted by other means
+	// needs (its address, CA pin and token): what its boot script adds.
+	nodeArgs, err := os.ReadFile(filepath.Join(cfg.WorkDir, "state", "node-args"))
 	if err != nil {
 		return nil, errors.Join(err, b.Close())
 	}
-	// The token is what the dispatcher's boot script would add; the agent
-	// takes the DHCP server (the dispatcher) as its dispatcher.
-	cmdline := cfg.KernelArgs + " ramfarm.token=" + strings.TrimSpace(string(token))
+	cmdline := cfg.KernelArgs + " " + strings.TrimSpace(string(nodeArgs))
 	if err := b.startQEMU(cfg, cluster.MAC(0), cmdline); err != nil {
 		return nil, errors.Join(err, b.Close())
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -12,14 +13,17 @@ import (
 	"time"
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/protocol"
 )
 
 // loopbackDispatcher is a dispatcher without boot services, serving agents
 // on a loopback port: the setup of the dispatcher-only benchmarks.
 type loopbackDispatcher struct {
 	cmd    *exec.Cmd
-	addr   string // agent address
-	token  string // node enrollment token
+	dir    string      // state directory (node-token, ca.crt)
+	addr   string      // agent address
+	token  string      // node enrollment token
+	tls    *tls.Config // how agents know the dispatcher: its CA pin
 	client *api.Client
 }
 
@@ -37,7 +41,7 @@ func startLoopbackDispatcher(ctx context.Context, bin, workDir string, extra ...
 	socket := filepath.Join(dir, "api.sock")
 	args := append([]string{"serve", "--no-pxe", "--agent-addr", addr, "--state-dir", dir,
 		"--api-socket", socket, "--metrics-addr", "", "--log-level", "error"}, extra...)
-	d := &loopbackDispatcher{cmd: exec.CommandContext(ctx, bin, args...), addr: addr, client: api.NewClient(socket)}
+	d := &loopbackDispatcher{cmd: exec.CommandContext(ctx, bin, args...), dir: dir, addr: addr, client: api.NewClient(socket)}
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
@@ -52,7 +56,24 @@ func startLoopbackDispatcher(ctx context.Context, bin, workDir string, extra ...
 		return nil, err
 	}
 	d.token = strings.TrimSpace(string(token))
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err == nil {
+		var pin string
+		if pin, err = protocol.PinOfPEM(ca); err == nil {
+			d.tls, err = protocol.AgentTLS(pin)
+		}
+	}
+	if err != nil {
+		d.stop()
+		return nil, fmt.Errorf("dispatcher CA: %w", err)
+	}
 	return d, nil
+}
+
+// dialAgent opens an agent connection to the dispatcher, TLS handshake done.
+func (d *loopbackDispatcher) dialAgent(ctx context.Context) (net.Conn, error) {
+	td := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 30 * time.Second}, Config: d.tls}
+	return td.DialContext(ctx, "tcp", d.addr)
 }
 
 func (d *loopbackDispatcher) pid() int { return d.cmd.Process.Pid }
