@@ -24,26 +24,14 @@ type CA struct {
 // NewCA creates a cluster CA with an ECDSA P-256 key, valid for 30 years:
 // nodes pin it, so it lives as long as the cluster.
 func NewCA() (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
+	cert, key, err := issue(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: "ramfarm cluster CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(30, 0, 0),
+		NotAfter:              time.Now().AddDate(30, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -95,29 +83,43 @@ func (ca *CA) Pin() string { return CAPin(ca.cert.Raw) }
 // memory only: a new one on every start costs nothing, since nodes trust the
 // CA, not this certificate.
 func (ca *CA) ServerTLS() (*tls.Config, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
-		Subject:      pkix.Name{CommonName: ServerName},
-		DNSNames:     []string{ServerName},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(10, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	cert, key, err := issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: ServerName},
+		DNSNames:    []string{ServerName},
+		NotAfter:    time.Now().AddDate(10, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, ca)
 	if err != nil {
 		return nil, err
 	}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		// The CA travels with the chain: nodes hold only its pin.
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key}},
+		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw, ca.cert.Raw}, PrivateKey: key}},
 	}, nil
+}
+
+// issue makes an ECDSA P-256 key and a certificate for it from tmpl, with a
+// random serial, valid from an hour ago (clocks differ a little), signed
+// by ca, or by itself if ca is nil.
+func issue(tmpl *x509.Certificate, ca *CA) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.SerialNumber = randomSerial()
+	tmpl.NotBefore = time.Now().Add(-time.Hour)
+	parent, signer := tmpl, crypto.Signer(key)
+	if ca != nil {
+		parent, signer = ca.cert, ca.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return cert, key, err
 }
 
 func randomSerial() *big.Int {
