@@ -56,9 +56,8 @@ bench-boot: bench-deps build image kernel
 bench-image: build kernel
 	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm image
 
-bench-dispatch: build
-	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm dispatch-capacity
-	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm heartbeats
+bench-dispatch: bench-deps build
+	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm -agent $(BIN)/ramfarm-agent dispatch-capacity dispatch heartbeats
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }

@@ -24,8 +24,12 @@ packages=(qemu-system-x86 ipxe-qemu ipxe linux-image-amd64 busybox-static iprout
 # With "bench", also the peers and load generators the benchmarks compare with:
 #   kea-admin        perfdhcp, the DHCP load generator
 # (dnsmasq-base, the DHCP/TFTP server ramfarm is measured against, is in the main list.)
+#   coop-computing-tools python3-workqueue
+#                    Work Queue's worker and its master's Python bindings: a dispatch peer
+#   slurm-wlm munge  Slurm (slurmctld, slurmd, sbatch, squeue) and the authentication it needs: a dispatch peer
+#   beanstalkd       the bare queue, the dispatch benchmark's floor
 if [[ ${1:-} == bench ]]; then
-	packages+=(kea-admin)
+	packages+=(kea-admin coop-computing-tools python3-workqueue slurm-wlm munge beanstalkd)
 fi
 
 missing=()

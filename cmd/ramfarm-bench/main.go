@@ -65,6 +65,18 @@ dispatch-capacity
          bench dispatch-capacity: ramfarm=<tasks/s> p50=<ms> p99=<ms>
        (latency from a task reaching a node until its result is recorded).
 
+dispatch
+       end to end: -dispatch-tasks tasks, each running /bin/true through
+       /bin/sh -c, on -workers workers of one slot each: ramfarm (dispatcher
+       with its durable store and real agent processes on loopback), Work
+       Queue (python3-workqueue master, work_queue_worker), Slurm (slurmctld,
+       one slurmd, munge; a job array), a bare queue (beanstalkd and workers
+       of ours) and the limit (spawning the task with the same parallelism,
+       no queue). Peers run in a network namespace the bench creates and
+       removes. Prints
+         bench dispatch: ramfarm=<tasks/s> workqueue=<tasks/s> slurm=<tasks/s> ratio-vs-best=<r> bare=<tasks/s> limit=<tasks/s> of-limit=<fraction>
+       and a detail line with each system's wall time and setup.
+
 heartbeats
        idle simulated nodes heartbeating over loopback TCP; measures the
        dispatcher's CPU (percent of one core) and resident memory. Prints
@@ -82,6 +94,10 @@ Flags:
 	tasks := fs.Int("tasks", 100000, "dispatch-capacity: tasks to push through")
 	nodes := fs.Int("nodes", 50, "dispatch-capacity: simulated nodes")
 	slots := fs.Int("slots", 4, "dispatch-capacity: slots per simulated node")
+	agent := fs.String("agent", "bin/ramfarm-agent", "dispatch: the agent `binary`")
+	dispatchTasks := fs.Int("dispatch-tasks", 2000, "dispatch: tasks per system")
+	workers := fs.Int("workers", 4, "dispatch: workers (of one slot each) per system")
+	dispatchDeadline := fs.Duration("dispatch-deadline", 20*time.Minute, "dispatch: each system's deadline")
 	hbNodes := fs.Int("hb-nodes", 10000, "heartbeats: simulated nodes")
 	interval := fs.Duration("interval", time.Second, "heartbeats: heartbeat period")
 	measure := fs.Duration("measure", 20*time.Second, "heartbeats: how long CPU is measured")
@@ -142,6 +158,11 @@ Flags:
 		},
 		"dispatch-capacity": func() int {
 			return benchCapacity(ctx, bench.CapacityConfig{Ramfarm: bin, WorkDir: work, Tasks: *tasks, Nodes: *nodes, Slots: *slots})
+		},
+		"dispatch": func() int {
+			agentBin, _ := filepath.Abs(*agent)
+			return benchDispatch(ctx, bench.DispatchConfig{Ramfarm: bin, Agent: agentBin, WorkDir: work,
+				Tasks: *dispatchTasks, Workers: *workers, Deadline: *dispatchDeadline})
 		},
 		"heartbeats": func() int {
 			return benchHeartbeats(ctx, bench.HeartbeatConfig{Ramfarm: bin, WorkDir: work, Nodes: *hbNodes, Interval: *interval, Measure: *measure})
@@ -245,6 +266,24 @@ func benchCapacity(ctx context.Context, cfg bench.CapacityConfig) int {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fmt.Printf("bench dispatch-capacity: ramfarm=%.0f p50=%.2f p99=%.2f\n", r.TasksPerSecond, ms(r.P50), ms(r.P99))
 	fmt.Printf("bench dispatch-capacity detail: tasks=%d nodes=%d slots=%d store=bbolt(fsync)\n", cfg.Tasks, cfg.Nodes, cfg.Slots)
+	return 0
+}
+
+func benchDispatch(ctx context.Context, cfg bench.DispatchConfig) int {
+	r, err := bench.Dispatch(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench dispatch:", err)
+		return 1
+	}
+	n := cfg.Tasks
+	rf, wq, sl, bare, limit := r.Ramfarm.Rate(n), r.WorkQueue.Rate(n), r.Slurm.Rate(n), r.Bare.Rate(n), r.Limit.Rate(n)
+	fmt.Printf("bench dispatch: ramfarm=%.0f workqueue=%.0f slurm=%.1f ratio-vs-best=%.2f bare=%.0f limit=%.0f of-limit=%.2f\n",
+		rf, wq, sl, bench.RatioVsBest(rf, wq, sl), bare, limit, bench.OfLimit(rf, limit))
+	fmt.Printf("bench dispatch detail: tasks=%d parallelism=%d task=\"/bin/sh -c /bin/true\"", n, cfg.Workers)
+	for _, s := range []bench.SystemRun{r.Ramfarm, r.WorkQueue, r.Slurm, r.Bare, r.Limit} {
+		fmt.Printf(" %s[wall=%.2fs %s]", s.Name, s.Wall.Seconds(), s.Setup)
+	}
+	fmt.Println()
 	return 0
 }
 

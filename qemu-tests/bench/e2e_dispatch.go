@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DispatchConfig is an end-to-end dispatch run: the same tasks on the same
+// parallelism through ramfarm, Work Queue, Slurm, a bare queue, and no
+// queue at all.
+type DispatchConfig struct {
+	Ramfarm, Agent string // the dispatcher and agent binaries
+	WorkDir        string
+	Tasks          int           // tasks per system
+	Workers        int           // parallelism: workers of one slot each (Slurm: one node with this many CPUs)
+	Deadline       time.Duration // per system, from its setup to its teardown
+}
+
+// taskCommand is every task's work on every system. Each runs it the way
+// it runs any task, through /bin/sh -c: ramfarm's agent, Work Queue's
+// worker and our bare-queue worker by design, Slurm as a batch script and
+// the limit for the sake of identical work. It names /bin/true by path:
+// a plain `true` is a shell builtin, and the shell would exec nothing.
+const taskCommand = "/bin/true"
+
+// taskArgv is how the bare worker and the limit run taskCommand.
+var taskArgv = []string{"/bin/sh", "-c", taskCommand}
+
+// SystemRun is one system's measurement.
+type SystemRun struct {
+	Name  string
+	Wall  time.Duration // from the submission of the first task until the last result is in
+	Setup string        // how the system was set up, for the detail line
+}
+
+// Rate is tasks per second over the run's wall time.
+func (r SystemRun) Rate(tasks int) float64 {
+	if r.Wall <= 0 {
+		return 0
+	}
+	return float64(tasks) / r.Wall.Seconds()
+}
+
+// DispatchResult holds every system's run, in the order of the line.
+type DispatchResult struct {
+	Ramfarm, WorkQueue, Slurm, Bare, Limit SystemRun
+}
+
+// Dispatch measures every system in turn. Each runs alone, with its own
+// deadline, and everything it started is stopped before the next begins.
+func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
+	if cfg.Tasks < 1 || cfg.Workers < 1 {
+		return DispatchResult{}, fmt.Errorf("need at least 1 task and 1 worker, have %d and %d", cfg.Tasks, cfg.Workers)
+	}
+	if err := requireRoot(); err != nil {
+		return DispatchResult{}, err
+	}
+	var res DispatchResult
+	runs := []struct {
+		out *SystemRun
+		run func(context.Context, DispatchConfig, string) (SystemRun, error)
+	}{
+		{&res.Ramfarm, runRamfarm},
+		{&res.WorkQueue, runWorkQueue},
+		{&res.Slurm, runSlurm},
+		{&res.Bare, runBeanstalk},
+		{&res.Limit, runLimit},
+	}
+	for _, r := range runs {
+		dir, err := os.MkdirTemp(cfg.WorkDir, "dispatch-")
+		if err != nil {
+			return res, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
+		*r.out, err = r.run(sctx, cfg, dir)
+		cancel()
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// RatioVsBest is ramfarm's rate over the better of the two batch systems'.
+func RatioVsBest(ramfarm, workQueue, slurm float64) float64 {
+	best := max(workQueue, slurm)
+	if best <= 0 {
+		return 0
+	}
+	return ramfarm / best
+}
+
+// OfLimit is the fraction of the spawn limit that ramfarm reached.
+func OfLimit(ramfarm, limit float64) float64 {
+	if limit <= 0 {
+		return 0
+	}
+	return ramfarm / limit
+}
+
+// runLimit spawns the task Workers-way in parallel, with no queue at all:
+// the most any dispatcher could reach on this machine.
+func runLimit(ctx context.Context, cfg DispatchConfig, _ string) (SystemRun, error) {
+	start := time.Now()
+	err := runParallel(ctx, cfg.Tasks, cfg.Workers, func() error {
+		return exec.CommandContext(ctx, taskArgv[0], taskArgv[1:]...).Run()
+	})
+	return SystemRun{Name: "limit", Wall: time.Since(start),
+		Setup: fmt.Sprintf("%d goroutines of the bench, os/exec, no queue", cfg.Workers)}, err
+}
+
+// runParallel calls do n times from workers goroutines and returns the
+// first error.
+func runParallel(ctx context.Context, n, workers int, do func() error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) && ctx.Err() == nil {
+				if err := do(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
