@@ -35,7 +35,7 @@ func TestNodeSettings(t *testing.T) {
 
 func TestNodeProfile(t *testing.T) {
 	// The command line as the dispatcher's iPXE script writes it.
-	boot := cmdline.Parse("initrd=ramfarm-node.cpio.gz console=ttyS0 ramfarm.dispatcher=10.77.0.1:7070 " +
+	boot := cmdline.Parse("initrd=ramfarm-node.cpio.zst console=ttyS0 ramfarm.dispatcher=10.77.0.1:7070 " +
 		"ramfarm.token=abc ramfarm.profile=tools-v2 BOOTIF=01-52-54-00-77-00-01")
 	if got := nodeProfile(boot, quietLog); got != "tools-v2" {
 		t.Errorf("profile %q, want tools-v2", got)

@@ -17,7 +17,7 @@ import (
 //	# comment
 //	[profile tools]
 //	kernel  = vmlinuz
-//	initrd  = ramfarm-tools.cpio.gz
+//	initrd  = ramfarm-tools.cpio.zst
 //	cmdline = console=ttyS0 quiet
 //
 //	[group rack2]

@@ -150,7 +150,7 @@ func prepare(t *testing.T) env {
 		t.Fatal("qemu-system-x86_64 not found: run `make deps`")
 	}
 	images, _ := filepath.Abs("../images")
-	for _, f := range []string{"vmlinuz", "ramfarm-node.cpio.gz"} {
+	for _, f := range []string{"vmlinuz", "ramfarm-node.cpio.zst"} {
 		if _, err := os.Stat(filepath.Join(images, f)); err != nil {
 			t.Fatalf("node image missing (%v): run `make image` first", err)
 		}
@@ -175,7 +175,7 @@ func assertBootedOverPXE(t *testing.T, c *cluster.Cluster, i int, n api.Node) {
 		{`msg="DHCP lease"`, "mac=" + mac},
 		{`msg="HTTP request"`, "path=/boot.ipxe", peer},
 		{`msg="HTTP request"`, "path=/boot/vmlinuz", peer},
-		{`msg="HTTP request"`, "path=/boot/ramfarm-node.cpio.gz", peer},
+		{`msg="HTTP request"`, "path=/boot/ramfarm-node.cpio.zst", peer},
 	}
 	for _, words := range evidence {
 		if !logHasLine(log, words...) {

@@ -32,7 +32,7 @@ func wantProfile(i int) string {
 func writeBootProfiles(t *testing.T, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, "boot-profiles.conf")
-	content := fmt.Sprintf("[profile roomy]\nkernel = vmlinuz\ninitrd = ramfarm-node.cpio.gz\ncmdline = %s\n\n[node %s]\nprofile = roomy\n",
+	content := fmt.Sprintf("[profile roomy]\nkernel = vmlinuz\ninitrd = ramfarm-node.cpio.zst\ncmdline = %s\n\n[node %s]\nprofile = roomy\n",
 		roomyCmdline, cluster.MAC(roomyMachine))
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ func TestProxyDHCP(t *testing.T) {
 	}
 	assertProxyReplies(t, o.packets(t), mac)
 	peer := "peer=" + node.IP + ":"
-	for _, path := range []string{"/boot.ipxe", "/boot/vmlinuz", "/boot/ramfarm-node.cpio.gz"} {
+	for _, path := range []string{"/boot.ipxe", "/boot/vmlinuz", "/boot/ramfarm-node.cpio.zst"} {
 		if !logHasLine(log, `msg="HTTP request"`, "path="+path+" ", peer) {
 			t.Errorf("dispatcher log: %s did not fetch %s", node.IP, path)
 		}

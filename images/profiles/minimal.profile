@@ -7,7 +7,7 @@
 # shared libraries to carry. With Debian's kernel the image also carries the
 # NIC drivers of initramfs/modules.go (that list is for every profile).
 #
-# This is the default profile: images/ramfarm-node.cpio.gz, what the
+# This is the default profile: images/ramfarm-node.cpio.zst, what the
 # end-to-end test, the demo and the benchmarks boot.
 
 description the agent as /init, and busybox for the tasks' /bin/sh

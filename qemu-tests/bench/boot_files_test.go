@@ -21,16 +21,16 @@ import (
 var testMAC = net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
 
 func TestTFTPBootScriptParses(t *testing.T) {
-	script := tftpBootScript("10.80.0.1", "vmlinuz", "ramfarm-node.cpio.gz", "console=ttyS0 ramfarm.token=x")
+	script := tftpBootScript("10.80.0.1", "vmlinuz", "ramfarm-node.cpio.zst", "console=ttyS0 ramfarm.token=x")
 	got, err := parseBootScript(script, testMAC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Kernel.String() != "tftp://10.80.0.1/vmlinuz" || got.Initrd.String() != "tftp://10.80.0.1/ramfarm-node.cpio.gz" {
+	if got.Kernel.String() != "tftp://10.80.0.1/vmlinuz" || got.Initrd.String() != "tftp://10.80.0.1/ramfarm-node.cpio.zst" {
 		t.Errorf("kernel %s, initrd %s", got.Kernel, got.Initrd)
 	}
 	// The same arguments, in the same order, as ramfarm's own script.
-	want := "initrd=ramfarm-node.cpio.gz console=ttyS0 ramfarm.token=x BOOTIF=01-52-54-00-12-34-56"
+	want := "initrd=ramfarm-node.cpio.zst console=ttyS0 ramfarm.token=x BOOTIF=01-52-54-00-12-34-56"
 	if got.Cmdline != want {
 		t.Errorf("command line %q, want %q", got.Cmdline, want)
 	}
@@ -38,8 +38,8 @@ func TestTFTPBootScriptParses(t *testing.T) {
 
 // ramfarmScript is what pxe.renderScript writes for a node.
 const ramfarmScript = `#!ipxe
-kernel http://10.80.0.1:8080/boot/vmlinuz initrd=ramfarm-node.cpio.gz console=ttyS0 ramfarm.dispatcher=10.80.0.1:7070 ramfarm.token=T BOOTIF=01-${netX/mac:hexhyp}
-initrd http://10.80.0.1:8080/boot/ramfarm-node.cpio.gz
+kernel http://10.80.0.1:8080/boot/vmlinuz initrd=ramfarm-node.cpio.zst console=ttyS0 ramfarm.dispatcher=10.80.0.1:7070 ramfarm.token=T BOOTIF=01-${netX/mac:hexhyp}
+initrd http://10.80.0.1:8080/boot/ramfarm-node.cpio.zst
 boot
 `
 
@@ -48,7 +48,7 @@ func TestParseRamfarmScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Kernel.String() != "http://10.80.0.1:8080/boot/vmlinuz" || got.Initrd.String() != "http://10.80.0.1:8080/boot/ramfarm-node.cpio.gz" {
+	if got.Kernel.String() != "http://10.80.0.1:8080/boot/vmlinuz" || got.Initrd.String() != "http://10.80.0.1:8080/boot/ramfarm-node.cpio.zst" {
 		t.Errorf("kernel %s, initrd %s", got.Kernel, got.Initrd)
 	}
 	if !strings.HasSuffix(got.Cmdline, "BOOTIF=01-52-54-00-12-34-56") {

@@ -11,7 +11,7 @@ import (
 
 // A serial console as the node booted by ramfarm prints it.
 const bootedSerial = "Press Ctrl-B for the iPXE command line...\n" +
-	"[    0.094874] Kernel command line: initrd=ramfarm-node.cpio.gz console=ttyS0 ramfarm.dispatcher=10.78.0.1:7070 ramfarm.token=T ramfarm.profile=default BOOTIF=01-52-54-00-78-00-01\n" +
+	"[    0.094874] Kernel command line: initrd=ramfarm-node.cpio.zst console=ttyS0 ramfarm.dispatcher=10.78.0.1:7070 ramfarm.token=T ramfarm.profile=default BOOTIF=01-52-54-00-78-00-01\n" +
 	"[    0.095497] Unknown kernel command line parameters \"BOOTIF=01-52-54-00-78-00-01\", will be passed to user space.\n"
 
 // The dnsmasq side's script must give the node the very command line the
@@ -28,7 +28,7 @@ func TestCmdlineCarriedOver(t *testing.T) {
 	if want := "console=ttyS0 ramfarm.dispatcher=10.78.0.1:7070 ramfarm.token=T ramfarm.profile=default"; args != want {
 		t.Fatalf("script arguments %q, want %q", args, want)
 	}
-	script := tftpBootScript("10.78.0.1", "vmlinuz", "ramfarm-node.cpio.gz", args)
+	script := tftpBootScript("10.78.0.1", "vmlinuz", "ramfarm-node.cpio.zst", args)
 	parsed, err := parseBootScript(script, net.HardwareAddr{0x52, 0x54, 0x00, 0x78, 0x00, 0x01})
 	if err != nil {
 		t.Fatal(err)
