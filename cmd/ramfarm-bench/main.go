@@ -98,6 +98,7 @@ Flags:
 	dispatchTasks := fs.Int("dispatch-tasks", 2000, "dispatch: tasks per system")
 	workers := fs.Int("workers", 4, "dispatch: workers (of one slot each) per system")
 	dispatchDeadline := fs.Duration("dispatch-deadline", 20*time.Minute, "dispatch: each system's deadline")
+	scratch := fs.String("scratch", "/dev/shm", "dispatch: a tmpfs `directory` for the workers' per-task directories, as on a node in RAM")
 	hbNodes := fs.Int("hb-nodes", 10000, "heartbeats: simulated nodes")
 	interval := fs.Duration("interval", time.Second, "heartbeats: heartbeat period")
 	measure := fs.Duration("measure", 20*time.Second, "heartbeats: how long CPU is measured")
@@ -161,7 +162,7 @@ Flags:
 		},
 		"dispatch": func() int {
 			agentBin, _ := filepath.Abs(*agent)
-			return benchDispatch(ctx, bench.DispatchConfig{Ramfarm: bin, Agent: agentBin, WorkDir: work,
+			return benchDispatch(ctx, bench.DispatchConfig{Ramfarm: bin, Agent: agentBin, WorkDir: work, ScratchDir: *scratch,
 				Tasks: *dispatchTasks, Workers: *workers, Deadline: *dispatchDeadline})
 		},
 		"heartbeats": func() int {
@@ -281,7 +282,7 @@ func benchDispatch(ctx context.Context, cfg bench.DispatchConfig) int {
 		rf, wq, sl, bench.RatioVsBest(rf, wq, sl), bare, limit, bench.OfLimit(rf, limit))
 	fmt.Printf("bench dispatch detail: tasks=%d parallelism=%d task=\"/bin/sh -c /bin/true\"", n, cfg.Workers)
 	for _, s := range []bench.SystemRun{r.Ramfarm, r.WorkQueue, r.Slurm, r.Bare, r.Limit} {
-		fmt.Printf(" %s[wall=%.2fs %s]", s.Name, s.Wall.Seconds(), s.Setup)
+		fmt.Printf(" %s[wall=%.2fs %s]", s.Name, s.Wall.Seconds(), strings.TrimSuffix(s.Setup+"; "+s.Note, "; "))
 	}
 	fmt.Println()
 	return 0

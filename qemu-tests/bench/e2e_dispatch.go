@@ -14,8 +14,9 @@ import (
 // parallelism through ramfarm, Work Queue, Slurm, a bare queue, and no
 // queue at all.
 type DispatchConfig struct {
-	Ramfarm, Agent string // the dispatcher and agent binaries
-	WorkDir        string
+	Ramfarm, Agent string        // the dispatcher and agent binaries
+	WorkDir        string        // controllers' state: the dispatcher's store, slurmctld's state, logs
+	ScratchDir     string        // a tmpfs for workers' per-task directories (see systemDirs)
 	Tasks          int           // tasks per system
 	Workers        int           // parallelism: workers of one slot each (Slurm: one node with this many CPUs)
 	Deadline       time.Duration // per system, from its setup to its teardown
@@ -36,6 +37,7 @@ type SystemRun struct {
 	Name  string
 	Wall  time.Duration // from the submission of the first task until the last result is in
 	Setup string        // how the system was set up, for the detail line
+	Note  string        // what else was measured, if anything
 }
 
 // Rate is tasks per second over the run's wall time.
@@ -63,7 +65,7 @@ func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
 	var res DispatchResult
 	runs := []struct {
 		out *SystemRun
-		run func(context.Context, DispatchConfig, string) (SystemRun, error)
+		run func(context.Context, DispatchConfig, systemDirs) (SystemRun, error)
 	}{
 		{&res.Ramfarm, runRamfarm},
 		{&res.WorkQueue, runWorkQueue},
@@ -72,18 +74,40 @@ func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
 		{&res.Limit, runLimit},
 	}
 	for _, r := range runs {
-		dir, err := os.MkdirTemp(cfg.WorkDir, "dispatch-")
-		if err != nil {
-			return res, err
-		}
-		sctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
-		*r.out, err = r.run(sctx, cfg, dir)
-		cancel()
-		if err != nil {
+		if err := runSystem(ctx, cfg, r.out, r.run); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// systemDirs are where one system keeps its files. Controllers keep their
+// state on disk (state), where the dispatcher's store must be for its
+// fsync to mean anything. Workers make a directory per task (ramfarm's
+// agent a workspace, Work Queue's worker a sandbox, slurmd a spool
+// directory with the job script): those go to scratch, a tmpfs, as on a
+// ramfarm node, which runs from RAM. On this machine's disk, creating and
+// removing a directory costs about as much as spawning the task itself.
+type systemDirs struct {
+	state, scratch string
+}
+
+// runSystem runs one system with its own directories and deadline; the
+// scratch directory goes when it ends.
+func runSystem(ctx context.Context, cfg DispatchConfig, out *SystemRun, run func(context.Context, DispatchConfig, systemDirs) (SystemRun, error)) error {
+	state, err := os.MkdirTemp(cfg.WorkDir, "dispatch-")
+	if err != nil {
+		return err
+	}
+	scratch, err := os.MkdirTemp(cfg.ScratchDir, "ramfarm-bench-dispatch-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
+	defer cancel()
+	*out, err = run(ctx, cfg, systemDirs{state: state, scratch: scratch})
+	return err
 }
 
 // RatioVsBest is ramfarm's rate over the better of the two batch systems'.
@@ -105,7 +129,7 @@ func OfLimit(ramfarm, limit float64) float64 {
 
 // runLimit spawns the task Workers-way in parallel, with no queue at all:
 // the most any dispatcher could reach on this machine.
-func runLimit(ctx context.Context, cfg DispatchConfig, _ string) (SystemRun, error) {
+func runLimit(ctx context.Context, cfg DispatchConfig, _ systemDirs) (SystemRun, error) {
 	start := time.Now()
 	err := runParallel(ctx, cfg.Tasks, cfg.Workers, func() error {
 		return exec.CommandContext(ctx, taskArgv[0], taskArgv[1:]...).Run()

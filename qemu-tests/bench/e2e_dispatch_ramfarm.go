@@ -31,11 +31,11 @@ func agentCommand(ctx context.Context, bin string, d *loopbackDispatcher, i int,
 // runRamfarm measures `ramfarm serve` (durable store on) with Workers real
 // agent processes on loopback: from the submission of all tasks in one API
 // call until the API shows every result recorded.
-func runRamfarm(ctx context.Context, cfg DispatchConfig, dir string) (SystemRun, error) {
+func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (SystemRun, error) {
 	run := SystemRun{Name: "ramfarm", Setup: fmt.Sprintf(
-		"ramfarm serve --no-pxe (bbolt, fsync) + %d ramfarm-agent processes --cores 1 on loopback, one Submit of all tasks, API polled every %s",
+		"ramfarm serve --no-pxe (bbolt, fsync, on disk) + %d ramfarm-agent processes --cores 1 (workspaces on tmpfs) on loopback, one Submit of all tasks, API polled every %s",
 		cfg.Workers, recordPoll)}
-	d, err := startLoopbackDispatcher(ctx, cfg.Ramfarm, dir)
+	d, err := startLoopbackDispatcher(ctx, cfg.Ramfarm, dirs.state)
 	if err != nil {
 		return run, err
 	}
@@ -43,8 +43,8 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dir string) (SystemRun,
 	var agents []*daemon
 	defer func() { stopAll(agents) }()
 	for i := range cfg.Workers {
-		a, err := startDaemon(agentCommand(ctx, cfg.Agent, d, i, filepath.Join(dir, fmt.Sprintf("agent%d", i))),
-			filepath.Join(dir, fmt.Sprintf("agent%d.log", i)))
+		a, err := startDaemon(agentCommand(ctx, cfg.Agent, d, i, filepath.Join(dirs.scratch, fmt.Sprintf("agent%d", i))),
+			filepath.Join(dirs.state, fmt.Sprintf("agent%d.log", i)))
 		if err != nil {
 			return run, err
 		}
@@ -62,6 +62,14 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dir string) (SystemRun,
 	for i := range specs {
 		specs[i] = api.TaskSpec{Command: taskCommand}
 	}
+	pids := []int{d.pid()}
+	for _, a := range agents {
+		pids = append(pids, a.cmd.Process.Pid)
+	}
+	cpuBefore, err := cpuTimes(pids)
+	if err != nil {
+		return run, err
+	}
 	start := time.Now()
 	ids, err := d.client.Submit(ctx, specs)
 	if err != nil {
@@ -71,12 +79,38 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dir string) (SystemRun,
 		return run, fmt.Errorf("ramfarm: %w", err)
 	}
 	run.Wall = time.Since(start)
+	cpuAfter, err := cpuTimes(pids)
+	if err != nil {
+		return run, err
+	}
+	// Where ramfarm's own CPU goes matters on a host whose cores also run
+	// the tasks: what the dispatcher and agents use, the tasks cannot.
+	perTask := func(i, j int) float64 {
+		var d time.Duration
+		for k := i; k < j; k++ {
+			d += cpuAfter[k] - cpuBefore[k]
+		}
+		return float64(d.Microseconds()) / 1000 / float64(cfg.Tasks)
+	}
+	run.Note = fmt.Sprintf("cpu-per-task: dispatcher=%.2fms agents=%.2fms", perTask(0, 1), perTask(1, len(pids)))
 	return run, nil
+}
+
+// cpuTimes reads the CPU time used so far by each process.
+func cpuTimes(pids []int) ([]time.Duration, error) {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		var err error
+		if out[i], err = cpuTime(pid); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // recordPoll is how often the API is asked whether the results are in: it
 // bounds the error of the measured wall time.
-const recordPoll = 2 * time.Millisecond
+const recordPoll = 5 * time.Millisecond
 
 func readyNodes(nodes []api.Node) int {
 	n := 0

@@ -20,7 +20,7 @@ import (
 // write-ahead log) and Workers workers of ours, goroutines of the bench
 // with a connection each, that reserve a job, run it and delete it. It is
 // the floor of what any queue between a submitter and workers costs.
-func runBeanstalk(ctx context.Context, cfg DispatchConfig, dir string) (SystemRun, error) {
+func runBeanstalk(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (SystemRun, error) {
 	run := SystemRun{Name: "bare", Setup: fmt.Sprintf(
 		"beanstalkd -l 127.0.0.1 (in memory) + %d worker goroutines (reserve, sh -c, delete), puts pipelined on one connection", cfg.Workers)}
 	addr, err := freeLoopbackPort()
@@ -30,7 +30,7 @@ func runBeanstalk(ctx context.Context, cfg DispatchConfig, dir string) (SystemRu
 	host, port, _ := net.SplitHostPort(addr)
 	cmd := exec.CommandContext(ctx, "beanstalkd", "-l", host, "-p", port)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	d, err := startDaemon(cmd, filepath.Join(dir, "beanstalkd.log"))
+	d, err := startDaemon(cmd, filepath.Join(dirs.state, "beanstalkd.log"))
 	if err != nil {
 		return run, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,7 +45,16 @@ func newPeerNamespace() (*peerNamespace, error) {
 	return ns, nil
 }
 
+// close kills whatever still runs in the namespace, which the benchmark
+// created, so all of it is ours: slurmstepd, for one, leaves its parent's
+// process group. Then it removes the namespace.
 func (ns *peerNamespace) close() {
+	out, _ := exec.Command("ip", "netns", "pids", ns.name).Output()
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 	exec.Command("ip", "netns", "del", ns.name).Run()
 }
 

@@ -20,7 +20,7 @@ import (
 //   - MaxArraySize: the default, 1001, refuses larger job arrays.
 //   - no accounting, job completion log, cgroups or MPI: none of them is
 //     needed to run a batch job, and each would only add work.
-func slurmConf(dir, mungeSocket string, cpus, tasks int) string {
+func slurmConf(dir, spool, mungeSocket string, cpus, tasks int) string {
 	lines := []string{
 		"ClusterName=ramfarmbench",
 		"SlurmctldHost=localhost",
@@ -29,7 +29,7 @@ func slurmConf(dir, mungeSocket string, cpus, tasks int) string {
 		"CredType=cred/munge",
 		"AuthInfo=socket=" + mungeSocket,
 		"StateSaveLocation=" + filepath.Join(dir, "slurmctld"),
-		"SlurmdSpoolDir=" + filepath.Join(dir, "slurmd"),
+		"SlurmdSpoolDir=" + spool,
 		"SlurmctldPidFile=" + filepath.Join(dir, "slurmctld.pid"),
 		"SlurmdPidFile=" + filepath.Join(dir, "slurmd.pid"),
 		"SlurmctldLogFile=" + filepath.Join(dir, "slurmctld.log"),
@@ -66,9 +66,10 @@ const slurmPoll = 100 * time.Millisecond
 // the tasks go in as one job array (how Slurm's users submit many small
 // jobs: one submission, one RPC), timed from sbatch until squeue shows no
 // job left.
-func runSlurm(ctx context.Context, cfg DispatchConfig, dir string) (SystemRun, error) {
+func runSlurm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (SystemRun, error) {
+	dir := dirs.state
 	run := SystemRun{Name: "slurm", Setup: fmt.Sprintf(
-		"slurmctld + 1 slurmd CPUs=%d select/cons_tres batch_sched_delay=0, munge, sbatch --array=1-%d, squeue polled every %s, peer netns",
+		"slurmctld (state on disk) + 1 slurmd CPUs=%d (spool on tmpfs) select/cons_tres batch_sched_delay=0, munge, sbatch --array=1-%d, squeue polled every %s, peer netns",
 		cfg.Workers, cfg.Tasks, slurmPoll)}
 	// munged wants every directory above its socket searchable by all,
 	// which the benchmark's private work directory is not: the socket
@@ -82,13 +83,11 @@ func runSlurm(ctx context.Context, cfg DispatchConfig, dir string) (SystemRun, e
 		return run, err
 	}
 	socket := filepath.Join(sockDir, "munge.socket")
-	for _, sub := range []string{"slurmctld", "slurmd"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-			return run, err
-		}
+	if err := os.Mkdir(filepath.Join(dir, "slurmctld"), 0o700); err != nil {
+		return run, err
 	}
 	conf := filepath.Join(dir, "slurm.conf")
-	files := map[string]string{conf: slurmConf(dir, socket, cfg.Workers, cfg.Tasks), filepath.Join(dir, "job.sh"): slurmJob}
+	files := map[string]string{conf: slurmConf(dir, dirs.scratch, socket, cfg.Workers, cfg.Tasks), filepath.Join(dir, "job.sh"): slurmJob}
 	key := filepath.Join(dir, "munge.key")
 	files[key] = rand.Text() + rand.Text() // 52 random base32 characters: 260 bits
 	for name, content := range files {

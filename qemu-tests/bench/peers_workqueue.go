@@ -48,9 +48,10 @@ const workQueuePython = "/usr/bin/python3"
 // runWorkQueue measures Work Queue (coop-computing-tools): the master above
 // and Workers work_queue_worker processes of one core each, in the peer
 // namespace. The worker runs each task's command with /bin/sh -c.
-func runWorkQueue(ctx context.Context, cfg DispatchConfig, dir string) (SystemRun, error) {
+func runWorkQueue(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (SystemRun, error) {
+	dir := dirs.state
 	run := SystemRun{Name: "workqueue", Setup: fmt.Sprintf(
-		"python3-workqueue master (one submit per task, wait loop) + %d work_queue_worker --cores 1, peer netns", cfg.Workers)}
+		"python3-workqueue master (one submit per task, wait loop) + %d work_queue_worker --cores 1 (workdir on tmpfs), peer netns", cfg.Workers)}
 	ns, err := newPeerNamespace()
 	if err != nil {
 		return run, err
@@ -78,7 +79,7 @@ func runWorkQueue(ctx context.Context, cfg DispatchConfig, dir string) (SystemRu
 		return run, fmt.Errorf("work queue master: %w: %s", err, m.logTail())
 	}
 	for i := range cfg.Workers {
-		work := filepath.Join(dir, fmt.Sprintf("worker%d", i))
+		work := filepath.Join(dirs.scratch, fmt.Sprintf("worker%d", i))
 		if err := os.Mkdir(work, 0o700); err != nil {
 			return run, err
 		}
