@@ -295,7 +295,7 @@ func benchHeartbeats(ctx context.Context, cfg bench.HeartbeatConfig) int {
 		return 1
 	}
 	fmt.Printf("bench heartbeats: nodes=%d interval=%s dispatcher-cpu=%.1f rss=%d\n", cfg.Nodes, cfg.Interval, r.CPUPercent, r.RSSBytes)
-	fmt.Printf("bench heartbeats detail: ready-at-end=%d measured=%s\n", r.Registered, cfg.Measure)
+	fmt.Printf("bench heartbeats detail: ready-at-end=%d measured=%s registrations-retried=%d\n", r.Registered, cfg.Measure, r.Retried)
 	return 0
 }
 
