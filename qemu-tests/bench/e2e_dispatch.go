@@ -63,15 +63,17 @@ func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
 		return DispatchResult{}, err
 	}
 	var res DispatchResult
+	// ramfarm and the limit run back to back: of-limit compares them, and
+	// on a shared machine the load drifts over the minutes Slurm takes.
 	runs := []struct {
 		out *SystemRun
 		run func(context.Context, DispatchConfig, systemDirs) (SystemRun, error)
 	}{
 		{&res.Ramfarm, runRamfarm},
+		{&res.Limit, runLimit},
+		{&res.Bare, runBeanstalk},
 		{&res.WorkQueue, runWorkQueue},
 		{&res.Slurm, runSlurm},
-		{&res.Bare, runBeanstalk},
-		{&res.Limit, runLimit},
 	}
 	for _, r := range runs {
 		if err := runSystem(ctx, cfg, r.out, r.run); err != nil {

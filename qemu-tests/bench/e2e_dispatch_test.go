@@ -45,7 +45,7 @@ func TestSystemRunRate(t *testing.T) {
 func TestSlurmConfKeepsEverythingInItsDirectory(t *testing.T) {
 	conf := slurmConf("/tmp/x", "/tmp/x/spool", "/tmp/m/munge.socket", 4, 2000)
 	for _, want := range []string{
-		"NodeName=localhost CPUs=4 ", "MaxArraySize=2001\n", "SelectType=select/cons_tres\n",
+		"NodeName=localhost CPUs=4 ", "MaxArraySize=2001\n", "MinJobAge=3600\n", "SelectType=select/cons_tres\n",
 		"AuthInfo=socket=/tmp/m/munge.socket\n", "StateSaveLocation=/tmp/x/slurmctld\n",
 	} {
 		if !strings.Contains(conf, want) {

@@ -18,6 +18,8 @@ import (
 //   - SlurmdParameters=config_overrides: the node offers cpus CPUs
 //     whatever the host has (2 here), the same parallelism as the others.
 //   - MaxArraySize: the default, 1001, refuses larger job arrays.
+//   - MinJobAge=3600: finished jobs stay listed for the check after the
+//     run; at the default, 300 s, a long run's first jobs are forgotten.
 //   - no accounting, job completion log, cgroups or MPI: none of them is
 //     needed to run a batch job, and each would only add work.
 func slurmConf(dir, spool, mungeSocket string, cpus, tasks int) string {
@@ -46,6 +48,7 @@ func slurmConf(dir, spool, mungeSocket string, cpus, tasks int) string {
 		"SchedulerParameters=batch_sched_delay=0",
 		"ReturnToService=2",
 		fmt.Sprintf("MaxArraySize=%d", tasks+1),
+		"MinJobAge=3600",
 		fmt.Sprintf("MaxJobCount=%d", max(10000, 2*tasks)),
 		fmt.Sprintf("NodeName=localhost CPUs=%d State=UNKNOWN", cpus),
 		"PartitionName=bench Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
@@ -152,7 +155,7 @@ func runSlurm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (SystemR
 		return run, err
 	}
 	run.Wall = time.Since(start)
-	// Finished jobs stay listed for MinJobAge (300 s): check how each ended.
+	// Finished jobs stay listed for MinJobAge: check how each ended.
 	out, err := slurm("squeue", "-h", "-r", "-t", "all", "-o", "%T")
 	if err != nil {
 		return run, err
