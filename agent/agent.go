@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,8 +30,14 @@ type Config struct {
 	BootID     string
 	Profile    string // the boot profile the node booted; "" if unknown
 	Cores      int    // task slots
-	Memory     uint64 // bytes
-	WorkDir    string // task workspaces are created under it
+	// Prefetch is how many tasks the agent asks for beyond its slots and
+	// keeps queued, so that the next one starts the moment a slot frees,
+	// without a round trip to the dispatcher: worth it for short tasks.
+	// The cost: a queued task waits for this node even if another goes
+	// idle meanwhile, so 0 (the default) for long ones.
+	Prefetch int
+	Memory   uint64 // bytes
+	WorkDir  string // task workspaces are created under it
 	// SetClock moves the node's clock by the given offset, to the
 	// dispatcher's time; nil: the agent leaves the clock alone.
 	SetClock func(offset time.Duration) error
@@ -54,6 +61,7 @@ type Agent struct {
 	mu      sync.Mutex
 	conn    *protocol.Conn                               // nil between connections
 	running map[protocol.TaskRef]context.CancelCauseFunc // cancels the attempt's run
+	queued  []queuedTask                                 // prefetched, waiting for a slot
 	unacked map[protocol.TaskRef]*protocol.Result
 }
 
@@ -202,7 +210,7 @@ func (a *Agent) attach(pc *protocol.Conn) error {
 			return err
 		}
 	}
-	if free := a.cfg.Cores - len(a.running); free > 0 {
+	if free := a.cfg.Cores + a.cfg.Prefetch - len(a.running) - len(a.queued); free > 0 {
 		return pc.Send(&protocol.Request{Slots: free})
 	}
 	return nil
@@ -241,6 +249,10 @@ func (a *Agent) command(c *protocol.Command) error {
 		}
 		return a.cfg.Reboot()
 	case protocol.OpCancel:
+		if a.cancelQueued(*c.Task) {
+			a.log.Info("cancelled a queued task at the dispatcher's request", "task", c.Task.ID, "attempt", c.Task.Attempt)
+			return nil
+		}
 		a.mu.Lock()
 		cancel, ok := a.running[*c.Task]
 		a.mu.Unlock()
@@ -258,20 +270,33 @@ func (a *Agent) command(c *protocol.Command) error {
 	}
 }
 
-// start runs a task in the background.
+// queuedTask is a prefetched task and the context it will run under.
+type queuedTask struct {
+	ctx  context.Context
+	task *protocol.Task
+}
+
+// start runs a task in the background, or queues it if every slot is busy
+// and the prefetch queue has room.
 func (a *Agent) start(ctx context.Context, t *protocol.Task) {
 	a.mu.Lock()
-	if _, dup := a.running[t.TaskRef]; dup {
-		a.mu.Unlock()
-		return // already running this very attempt (a resent task)
+	defer a.mu.Unlock()
+	if _, dup := a.running[t.TaskRef]; dup || a.queuedLocked(t.TaskRef) >= 0 {
+		return // already have this very attempt (a resent task)
 	}
 	if len(a.running) >= a.cfg.Cores {
+		if len(a.queued) < a.cfg.Prefetch {
+			a.queued = append(a.queued, queuedTask{ctx, t})
+			return
+		}
 		a.log.Warn("dispatcher sent a task beyond our free slots; running it anyway", "task", t.ID)
 	}
+	a.launchLocked(ctx, t)
+}
+
+func (a *Agent) launchLocked(ctx context.Context, t *protocol.Task) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	a.running[t.TaskRef] = cancel
-	a.mu.Unlock()
-
 	go func() {
 		defer cancel(nil)
 		res := a.runner.run(ctx, t)
@@ -279,24 +304,62 @@ func (a *Agent) start(ctx context.Context, t *protocol.Task) {
 	}()
 }
 
-// finish keeps a result until acknowledged and frees the task's slot.
+func (a *Agent) queuedLocked(ref protocol.TaskRef) int {
+	for i, q := range a.queued {
+		if q.task.TaskRef == ref {
+			return i
+		}
+	}
+	return -1
+}
+
+// cancelQueued ends a prefetched task that has not started: its result
+// says cancelled and its credit goes back. It reports whether it was queued.
+func (a *Agent) cancelQueued(ref protocol.TaskRef) bool {
+	a.mu.Lock()
+	i := a.queuedLocked(ref)
+	if i < 0 {
+		a.mu.Unlock()
+		return false
+	}
+	a.queued = slices.Delete(a.queued, i, i+1)
+	r := &protocol.Result{TaskRef: ref, ExitCode: -1, Error: errCancelled.Error(), Started: time.Now().UTC()}
+	a.unacked[ref] = r
+	pc := a.conn
+	a.mu.Unlock()
+	if pc != nil {
+		pc.SendAll(r, &protocol.Request{Slots: 1})
+	}
+	return true
+}
+
+// finish keeps a result until acknowledged, starts the next prefetched
+// task on the freed slot, and asks for another.
 func (a *Agent) finish(r *protocol.Result) {
 	a.mu.Lock()
 	delete(a.running, r.TaskRef)
 	a.unacked[r.TaskRef] = r
+	if len(a.queued) > 0 && len(a.running) < a.cfg.Cores {
+		next := a.queued[0]
+		a.queued = slices.Delete(a.queued, 0, 1)
+		a.launchLocked(next.ctx, next.task)
+	}
 	pc := a.conn
 	a.mu.Unlock()
 	if pc == nil {
 		return // attach will resend it and count the slot
 	}
+	// The result and the request for the freed slot go in one write, so
+	// the dispatcher wakes once for both and the next task comes sooner.
 	// Errors end the session through the read loop; the result is resent.
-	if pc.Send(r) == nil {
-		pc.Send(&protocol.Request{Slots: 1})
-	}
+	pc.SendAll(r, &protocol.Request{Slots: 1})
 }
 
 func (a *Agent) refsLocked() []protocol.TaskRef {
-	refs := make([]protocol.TaskRef, 0, len(a.running))
+	refs := make([]protocol.TaskRef, 0, len(a.running)+len(a.queued))
+	for _, q := range a.queued {
+		refs = append(refs, q.task.TaskRef) // leased to us as much as the running ones
+	}
 	for r := range a.running {
 		refs = append(refs, r)
 	}

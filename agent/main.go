@@ -98,7 +98,8 @@ func runOnNode() int {
 		Dispatcher: dispatcher, CAPin: caPin, Token: boot["ramfarm.token"], MAC: lease.MAC.String(),
 		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(), Profile: nodeProfile(boot, log),
 		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: nodeWorkspaces,
-		Cgroups: cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Console: console, Logger: log,
+		Prefetch: nodePrefetch(boot, log),
+		Cgroups:  cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Console: console, Logger: log,
 	})
 	return exitCode(a.Run(ctx))
 }
@@ -124,6 +125,7 @@ Flags:
 	caFile := fs.String("ca-file", "", "the cluster CA certificate `file` (the dispatcher's STATE_DIR/ca.crt): the dispatcher must prove it holds this CA")
 	mac := fs.String("mac", "", "node identity as a MAC `address` (default: derived from the hostname and process id)")
 	cores := fs.Int("cores", runtime.NumCPU(), "task slots to offer")
+	prefetch := fs.Int("prefetch", 0, "tasks to keep queued beyond the slots, so the next starts without a round trip to the dispatcher (for short tasks; a queued task waits for this node even if another goes idle)")
 	workDir := fs.String("work-dir", "", "`directory` for task workspaces (default: $TMPDIR/ramfarm-tasks)")
 	cgroupDir := fs.String("cgroup", "", "give each task a cgroup under `dir`, a new directory in a cgroup v2 filesystem (such as /sys/fs/cgroup/ramfarm); the agent moves itself into dir/agent (default: process groups only)")
 	taskPids := fs.Int("task-pids", defaultTaskPids, "with -cgroup: the most processes a task may have")
@@ -166,7 +168,7 @@ Flags:
 	a := New(Config{
 		Dispatcher: *dispatcher, CAPin: caPin, Token: strings.TrimSpace(string(token)), MAC: *mac,
 		Hostname: hostname, BootID: fmt.Sprintf("process-%d-%d", os.Getpid(), time.Now().UnixNano()),
-		Cores: *cores, Memory: meminfo("MemTotal"), WorkDir: work, Cgroups: cgroups, Logger: log,
+		Cores: *cores, Prefetch: min(max(*prefetch, 0), maxPrefetch), Memory: meminfo("MemTotal"), WorkDir: work, Cgroups: cgroups, Logger: log,
 		Reboot: func() error { stop(); return fmt.Errorf("reboot requested: a process agent exits instead") },
 	})
 	return exitCode(a.Run(ctx))

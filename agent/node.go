@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -13,6 +14,8 @@ const (
 	taskPidsParam      = "ramfarm.task_pids"      // pids.max of each task
 	workspaceSizeParam = "ramfarm.workspace_size" // the workspace tmpfs's size
 	profileParam       = "ramfarm.profile"        // the boot profile the dispatcher served
+	prefetchParam      = "ramfarm.prefetch"       // tasks queued beyond the slots (Config.Prefetch)
+	maxPrefetch        = 64
 	defaultTaskPids    = 4096
 	defaultWorkspaces  = "50%" // of RAM
 )
@@ -20,14 +23,25 @@ const (
 // nodeTaskPids is the pids.max a task gets: ramfarm.task_pids= or the
 // default.
 func nodeTaskPids(boot map[string]string, log *slog.Logger) int {
-	s, ok := boot[taskPidsParam]
+	return intParam(boot, taskPidsParam, 1, 1<<22, defaultTaskPids, log)
+}
+
+// nodePrefetch is the agent's prefetch: ramfarm.prefetch= or none.
+func nodePrefetch(boot map[string]string, log *slog.Logger) int {
+	return intParam(boot, prefetchParam, 0, maxPrefetch, 0, log)
+}
+
+// intParam reads an integer setting within lo..hi, or def, with a warning
+// if the value is not one.
+func intParam(boot map[string]string, name string, lo, hi, def int, log *slog.Logger) int {
+	s, ok := boot[name]
 	if !ok {
-		return defaultTaskPids
+		return def
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		log.Warn("ignoring invalid "+taskPidsParam, "value", s, "default", defaultTaskPids)
-		return defaultTaskPids
+	if err != nil || n < lo || n > hi {
+		log.Warn("ignoring invalid "+name, "value", s, "range", fmt.Sprintf("%d..%d", lo, hi), "default", def)
+		return def
 	}
 	return n
 }

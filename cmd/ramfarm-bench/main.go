@@ -97,6 +97,7 @@ Flags:
 	agent := fs.String("agent", "bin/ramfarm-agent", "dispatch: the agent `binary`")
 	dispatchTasks := fs.Int("dispatch-tasks", 2000, "dispatch: tasks per system")
 	workers := fs.Int("workers", 4, "dispatch: workers (of one slot each) per system")
+	prefetch := fs.Int("prefetch", 0, "dispatch: ramfarm agents' --prefetch (tasks queued beyond their slot)")
 	dispatchDeadline := fs.Duration("dispatch-deadline", 20*time.Minute, "dispatch: each system's deadline")
 	scratch := fs.String("scratch", "/dev/shm", "dispatch: a tmpfs `directory` for the workers' per-task directories, as on a node in RAM")
 	hbNodes := fs.Int("hb-nodes", 10000, "heartbeats: simulated nodes")
@@ -163,7 +164,7 @@ Flags:
 		"dispatch": func() int {
 			agentBin, _ := filepath.Abs(*agent)
 			return benchDispatch(ctx, bench.DispatchConfig{Ramfarm: bin, Agent: agentBin, WorkDir: work, ScratchDir: *scratch,
-				Tasks: *dispatchTasks, Workers: *workers, Deadline: *dispatchDeadline})
+				Tasks: *dispatchTasks, Workers: *workers, Prefetch: *prefetch, Deadline: *dispatchDeadline})
 		},
 		"heartbeats": func() int {
 			return benchHeartbeats(ctx, bench.HeartbeatConfig{Ramfarm: bin, WorkDir: work, Nodes: *hbNodes, Interval: *interval, Measure: *measure})

@@ -19,6 +19,7 @@ type DispatchConfig struct {
 	ScratchDir     string        // a tmpfs for workers' per-task directories (see systemDirs)
 	Tasks          int           // tasks per system
 	Workers        int           // parallelism: workers of one slot each (Slurm: one node with this many CPUs)
+	Prefetch       int           // ramfarm agents' --prefetch
 	Deadline       time.Duration // per system, from its setup to its teardown
 }
 

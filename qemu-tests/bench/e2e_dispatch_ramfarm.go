@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -15,13 +16,13 @@ import (
 // agent as a process on this host: node i of the dispatcher d, one task
 // slot, its workspaces under workDir. The agent runs tasks with process
 // groups only (no -cgroup): this host's cgroup v2 is not writable for it.
-func agentCommand(ctx context.Context, bin string, d *loopbackDispatcher, i int, workDir string) *exec.Cmd {
+func agentCommand(ctx context.Context, bin string, d *loopbackDispatcher, i, prefetch int, workDir string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin,
 		"--dispatcher", d.addr,
 		"--token-file", filepath.Join(d.dir, "node-token"),
 		"--ca-file", filepath.Join(d.dir, "ca.crt"),
-		"--ca-file", filepath.Join(d.dir, "ca.crt"),
 		"--cores", "1",
+		"--prefetch", strconv.Itoa(prefetch),
 		"--mac", fmt.Sprintf("02:e2:00:00:%02x:%02x", i>>8, i&0xff),
 		"--work-dir", workDir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -33,8 +34,8 @@ func agentCommand(ctx context.Context, bin string, d *loopbackDispatcher, i int,
 // call until the API shows every result recorded.
 func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (SystemRun, error) {
 	run := SystemRun{Name: "ramfarm", Setup: fmt.Sprintf(
-		"ramfarm serve --no-pxe (bbolt, fsync, on disk) + %d ramfarm-agent processes --cores 1 (workspaces on tmpfs) on loopback, one Submit of all tasks, API polled every %s",
-		cfg.Workers, recordPoll)}
+		"ramfarm serve --no-pxe (bbolt, fsync, on disk) + %d ramfarm-agent processes --cores 1 --prefetch %d (workspaces on tmpfs) on loopback, one Submit of all tasks, API polled every %s",
+		cfg.Workers, cfg.Prefetch, recordPoll)}
 	d, err := startLoopbackDispatcher(ctx, cfg.Ramfarm, dirs.state)
 	if err != nil {
 		return run, err
@@ -43,7 +44,7 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (Syste
 	var agents []*daemon
 	defer func() { stopAll(agents) }()
 	for i := range cfg.Workers {
-		a, err := startDaemon(agentCommand(ctx, cfg.Agent, d, i, filepath.Join(dirs.scratch, fmt.Sprintf("agent%d", i))),
+		a, err := startDaemon(agentCommand(ctx, cfg.Agent, d, i, cfg.Prefetch, filepath.Join(dirs.scratch, fmt.Sprintf("agent%d", i))),
 			filepath.Join(dirs.state, fmt.Sprintf("agent%d.log", i)))
 		if err != nil {
 			return run, err
