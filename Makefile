@@ -46,7 +46,7 @@ bench-deps:
 	@scripts/install-deps.sh bench
 
 # Side-by-side measurements against the peers; one line per figure.
-bench: bench-boot bench-dispatch
+bench: bench-boot bench-dispatch bench-image
 
 bench-boot: bench-deps build image kernel
 	$(GO) run ./cmd/ramfarm-bench -ramfarm $(BIN)/ramfarm -images $(IMAGES) -kernel vmlinuz-ramfarm dhcp boot-files boot-to-ready
