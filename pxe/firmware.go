@@ -43,7 +43,10 @@ func identifyFirmware(m *dhcpv4.DHCPv4) firmware {
 		mac: m.ClientHWAddr,
 		// iPXE sends a bare "iPXE" rather than RFC 3004's length-prefixed
 		// list; UserClass falls back to the raw string for exactly that.
-		ipxe: slices.Contains(m.UserClass(), "iPXE"),
+		// Builds configured without the user class still send option 175
+		// (their feature flags), which is how dnsmasq's documented
+		// dhcp-match=set:ipxe,175 tells iPXE apart: either one will do.
+		ipxe: slices.Contains(m.UserClass(), "iPXE") || m.Options.Has(dhcpv4.OptionEtherboot),
 	}
 	switch class := m.ClassIdentifier(); {
 	case strings.HasPrefix(class, classPXE):

@@ -21,6 +21,9 @@ func TestIdentifyFirmware(t *testing.T) {
 			dhcpv4.WithOption(dhcpv4.OptRFC3004UserClass([]string{"site", "iPXE"}))},
 			firmware{ipxe: true}},
 		{"other user class", []dhcpv4.Modifier{dhcpv4.WithUserClass("iPXEnot", false)}, firmware{}},
+		{"iPXE's feature flags (option 175) without a user class", []dhcpv4.Modifier{
+			dhcpv4.WithGeneric(dhcpv4.OptionEtherboot, []byte{177, 5, 1, 0x80, 0x86, 0x10, 0x0e, 0xff})},
+			firmware{ipxe: true}},
 		{"PXE ROM", asPXE(iana.EFI_X86_64),
 			firmware{vendorClass: classPXE, arch: iana.EFI_X86_64, archKnown: true}},
 		{"HTTP Boot", asHTTPBoot(iana.EFI_X86_64_HTTP),
