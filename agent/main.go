@@ -62,6 +62,25 @@ func runOnNode() int {
 		}
 		log.Info("drivers loaded", "modules", strings.Join(loaded, ","))
 	}
+	caPin := boot["ramfarm.ca"]
+	if !protocol.ValidCAPin(caPin) {
+		// Without it the agent cannot tell the dispatcher from an impostor.
+		log.Error("kernel command line has no valid ramfarm.ca=sha256:<hex> (the dispatcher adds it; see `ramfarm serve` docs)", "got", caPin)
+		return 1
+	}
+	// Task cgroups and workspaces need no network: they are set up while
+	// DHCP runs, which saves their 50 ms of a boot of about 1.5 s (TCG).
+	// Cgroups first: setting them up ends the tasks a crashed agent left,
+	// which may still be using the workspaces mounted over next.
+	type taskSetup struct {
+		cgroups *taskCgroups
+		err     error
+	}
+	setup := make(chan taskSetup, 1)
+	go func() {
+		cgroups := startTaskCgroups(nodeCgroups, nodeTaskPids(boot, log), log)
+		setup <- taskSetup{cgroups, mountWorkspaces(nodeWorkspaces, nodeWorkspaceSize(boot, log))}
+	}()
 	// PID 1 stops the agent with SIGTERM when the node shuts down.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -72,13 +91,6 @@ func runOnNode() int {
 	}
 	log.Info("network up", "interface", lease.Interface, "addr", lease.Addr, "hostname", lease.Hostname)
 	go netconf.Maintain(ctx, lease, log)
-
-	caPin := boot["ramfarm.ca"]
-	if !protocol.ValidCAPin(caPin) {
-		// Without it the agent cannot tell the dispatcher from an impostor.
-		log.Error("kernel command line has no valid ramfarm.ca=sha256:<hex> (the dispatcher adds it; see `ramfarm serve` docs)", "got", caPin)
-		return 1
-	}
 	dispatcher := boot["ramfarm.dispatcher"]
 	if dispatcher == "" {
 		dispatcher = net.JoinHostPort(lease.ServerID.String(), DefaultPort)
@@ -87,11 +99,9 @@ func runOnNode() int {
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
-	// Cgroups first: setting them up ends the tasks a crashed agent left,
-	// which may still be using the workspaces mounted over next.
-	cgroups := startTaskCgroups(nodeCgroups, nodeTaskPids(boot, log), log)
-	if err := mountWorkspaces(nodeWorkspaces, nodeWorkspaceSize(boot, log)); err != nil {
-		log.Error("task workspaces", "err", err)
+	tasks := <-setup
+	if tasks.err != nil {
+		log.Error("task workspaces", "err", tasks.err)
 		return 1
 	}
 	a := New(Config{
@@ -99,7 +109,7 @@ func runOnNode() int {
 		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(), Profile: nodeProfile(boot, log),
 		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: nodeWorkspaces,
 		Prefetch: nodePrefetch(boot, log),
-		Cgroups:  cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Console: console, Logger: log,
+		Cgroups:  tasks.cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Console: console, Logger: log,
 	})
 	return exitCode(a.Run(ctx))
 }
