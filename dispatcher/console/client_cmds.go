@@ -146,7 +146,20 @@ func consoleLog(args []string, out io.Writer) error {
 }
 
 func cancel(args []string, out io.Writer) error {
-	fs, socket := clientFlags("cancel", "TASK...", "Cancels each task that has not finished: a queued task never runs, a running\none is killed on its node. Its result says \"cancelled\".")
+	return forEachTask(args, "cancel", "TASK...", "Cancels each task that has not finished: a queued task never runs, a running\none is killed on its node. Its result says \"cancelled\".",
+		func(c *api.Client, id uint64) error {
+			if _, err := c.Cancel(context.Background(), id); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(out, "%d: cancelled\n", id)
+			return err
+		})
+}
+
+// forEachTask is a command that does one thing to each task named, after
+// reading all the ids.
+func forEachTask(args []string, name, usage, help string, do func(c *api.Client, id uint64) error) error {
+	fs, socket := clientFlags(name, usage, help)
 	if err := parseWithArgs(fs, args); err != nil {
 		return err
 	}
@@ -156,10 +169,9 @@ func cancel(args []string, out io.Writer) error {
 	}
 	c := api.NewClient(*socket)
 	for _, id := range ids {
-		if _, err := c.Cancel(context.Background(), id); err != nil {
+		if err := do(c, id); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%d: cancelled\n", id)
 	}
 	return nil
 }
@@ -313,25 +325,14 @@ func WriteTaskTable(out io.Writer, list []api.Task, withOutput bool) error {
 }
 
 func task(args []string, out io.Writer) error {
-	fs, socket := clientFlags("task", "ID...", "Shows tasks in full, with their output.")
-	if err := parseWithArgs(fs, args); err != nil {
-		return err
-	}
-	ids, err := parseIDs(fs.Args())
-	if err != nil {
-		return err
-	}
-	c := api.NewClient(*socket)
-	for _, id := range ids {
-		t, err := c.Task(context.Background(), id)
-		if err != nil {
-			return err
-		}
-		if err := printJSON(out, t); err != nil {
-			return err
-		}
-	}
-	return nil
+	return forEachTask(args, "task", "ID...", "Shows tasks in full, with their output.",
+		func(c *api.Client, id uint64) error {
+			t, err := c.Task(context.Background(), id)
+			if err != nil {
+				return err
+			}
+			return printJSON(out, t)
+		})
 }
 
 // parseIDs reads task ids, all of them before any is acted on.
