@@ -77,6 +77,7 @@ fuzz:
 	$(GO) test ./pxe -run '^$$' -fuzz FuzzDHCPHandler -fuzztime 30s
 	$(GO) test ./pxe -run '^$$' -fuzz FuzzParseProfiles -fuzztime 30s
 	$(GO) test ./initramfs -run '^$$' -fuzz FuzzParseProfile -fuzztime 30s
+	$(GO) test ./agent/kexec -run '^$$' -fuzz FuzzReadHeader -fuzztime 30s
 
 clean:
 	rm -rf $(BIN) $(IMAGES)/*.zst $(IMAGES)/*.gz $(IMAGES)/vmlinuz $(IMAGES)/vmlinuz-ramfarm $(IMAGES)/manifest.json

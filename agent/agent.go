@@ -45,6 +45,9 @@ type Config struct {
 	Cgroups *taskCgroups
 	// Reboot restarts the node when the dispatcher says so.
 	Reboot func() error
+	// Kexec restarts the node into another kernel when the dispatcher says
+	// so. It returns only on failure, and the node then stays up.
+	Kexec func(protocol.BootImage) error
 	// Console, if set, is forwarded to the dispatcher while connected.
 	Console *ConsoleLog
 	Logger  *slog.Logger
@@ -248,6 +251,15 @@ func (a *Agent) command(c *protocol.Command) error {
 			return errors.New("reboot requested but this agent cannot reboot its machine")
 		}
 		return a.cfg.Reboot()
+	case protocol.OpKexec:
+		if a.cfg.Kexec == nil {
+			return errors.New("kexec requested but this agent cannot restart its machine")
+		}
+		a.log.Warn("restarting into a new kernel at the dispatcher's request", "kernel", c.Boot.Kernel, "initrd", c.Boot.Initrd)
+		// On failure the connection ends with the reason and the agent
+		// registers again, with the same boot id: the dispatcher sees the
+		// node ready again, and the operator finds why in its log.
+		return fmt.Errorf("kexec failed, the node stays up: %w", a.cfg.Kexec(*c.Boot))
 	case protocol.OpCancel:
 		if a.cancelQueued(*c.Task) {
 			a.log.Info("cancelled a queued task at the dispatcher's request", "task", c.Task.ID, "attempt", c.Task.Attempt)

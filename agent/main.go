@@ -109,7 +109,7 @@ func runOnNode() int {
 		Hostname: hostname, IP: lease.Addr.Addr().String(), BootID: bootID(), Profile: nodeProfile(boot, log),
 		Cores: runtime.NumCPU(), Memory: meminfo("MemTotal"), WorkDir: nodeWorkspaces,
 		Prefetch: nodePrefetch(boot, log),
-		Cgroups:  tasks.cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Console: console, Logger: log,
+		Cgroups:  tasks.cgroups, SetClock: stepClock, Reboot: sysinit.Reboot, Kexec: kexecInto(ctx), Console: console, Logger: log,
 	})
 	return exitCode(a.Run(ctx))
 }
@@ -180,6 +180,7 @@ Flags:
 		Hostname: hostname, BootID: fmt.Sprintf("process-%d-%d", os.Getpid(), time.Now().UnixNano()),
 		Cores: *cores, Prefetch: min(max(*prefetch, 0), maxPrefetch), Memory: meminfo("MemTotal"), WorkDir: work, Cgroups: cgroups, Logger: log,
 		Reboot: func() error { stop(); return fmt.Errorf("reboot requested: a process agent exits instead") },
+		Kexec:  func(protocol.BootImage) error { stop(); return fmt.Errorf("kexec requested: a process agent exits instead") },
 	})
 	return exitCode(a.Run(ctx))
 }

@@ -42,6 +42,7 @@ type Dispatcher struct {
 	queue  *sched.Queue      // queued and running tasks, by priority
 	leases map[uint64]*lease // running task id -> where it runs
 	tries  map[uint64]int    // task id -> attempts handed out so far
+	boot   *pxe.Server       // nil with no boot services (--no-pxe)
 
 	counters counters
 }
@@ -159,6 +160,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return fmt.Errorf("boot services: %w", err)
 		}
 	}
+	d.mu.Lock()
+	d.boot = boot
+	d.mu.Unlock()
 	d.log.Info("dispatcher started", "agents", agents.Addr().String(), "api", d.cfg.APISocket, "metrics", d.cfg.MetricsAddr, "heartbeat", d.cfg.Heartbeat)
 
 	g, ctx := errgroup.WithContext(ctx)

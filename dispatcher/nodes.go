@@ -136,23 +136,6 @@ func (d *Dispatcher) checkNodes(now time.Time) {
 	}
 }
 
-// Reboot asks a node's agent to reboot the node.
-func (d *Dispatcher) Reboot(name string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n := d.nodes[name]
-	if n == nil {
-		return fmt.Errorf("%w: no node %q", api.ErrNotFound, name)
-	}
-	if n.conn == nil {
-		return fmt.Errorf("%w: node %s is %s, not connected", api.ErrConflict, name, n.info.State)
-	}
-	n.conn.send(&protocol.Command{Op: protocol.OpReboot})
-	n.info.State = api.NodeRebooting
-	d.log.Info("reboot requested", "node", name)
-	return nil
-}
-
 // Drain stops (drain true) or resumes handing tasks to a node. Its running
 // tasks finish either way. The mark is on disk before Drain returns, so a
 // restarted dispatcher keeps a drained node drained.

@@ -250,6 +250,9 @@ func (d *Dispatcher) Cancel(id uint64) (api.Task, error) {
 func (d *Dispatcher) grant(n *node, slots int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if n.info.State == api.NodeRebooting {
+		return // it asked before the command reached it; its tasks would die
+	}
 	n.credits = min(n.credits+slots, protocol.MaxSlots)
 	d.dispatchLocked()
 }

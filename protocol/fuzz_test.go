@@ -16,6 +16,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"task","body":{"id":1,"attempt":1,"command":"true","timeout":1000}}`,
 		`{"type":"command","body":{"op":"reboot"}}`,
 		`{"type":"command","body":{"op":"cancel","task":{"id":4,"attempt":2}}}`,
+		`{"type":"command","body":{"op":"kexec","boot":{"kernel":"http://10.0.0.1/boot/vmlinuz","kernel_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","initrd":"http://10.0.0.1/boot/i.img","initrd_sha256":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","cmdline":"BOOTIF=01-52-54-00-00-00-01"}}}`,
 		`{"type":"log","body":{"lines":[{"time":"2026-11-21T08:00:00Z","source":"kernel","text":"e1000: eth0 NIC Link is Up"}],"dropped":3}}`,
 		`{"type":"heartbeat","body":{"load1":1.5,"running":[{"id":3,"attempt":1}]}}`,
 		`{"type":"x"}`, `[]`, `null`, ``,

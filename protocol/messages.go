@@ -146,14 +146,29 @@ type ResultAck struct {
 const (
 	OpReboot = "reboot" // restart the node
 	OpCancel = "cancel" // kill the attempt named by Task; its result says "cancelled"
+	OpKexec  = "kexec"  // restart straight into Boot's kernel, skipping firmware and PXE
 )
 
 // Command asks the agent to do something to its node or to a task. An agent
 // ignores, with a log line, an op it does not know, so new ops need no new
 // protocol version.
 type Command struct {
-	Op   string   `json:"op"`
-	Task *TaskRef `json:"task,omitempty"` // for OpCancel
+	Op   string     `json:"op"`
+	Task *TaskRef   `json:"task,omitempty"` // for OpCancel
+	Boot *BootImage `json:"boot,omitempty"` // for OpKexec
+}
+
+// BootImage is a kernel and initramfs for a node to kexec into, from the
+// dispatcher's boot HTTP server. The files come over plain HTTP, as they do
+// at PXE time, but their digests come over this authenticated channel: a
+// node refuses a file whose sha256 differs, so no one on the LAN can slip a
+// kernel in.
+type BootImage struct {
+	Kernel       string `json:"kernel"`        // http:// URL
+	KernelSHA256 string `json:"kernel_sha256"` // lowercase hex
+	Initrd       string `json:"initrd"`
+	InitrdSHA256 string `json:"initrd_sha256"`
+	Cmdline      string `json:"cmdline"`
 }
 
 func (Hello) Type() Type     { return TypeHello }

@@ -1,8 +1,12 @@
 package protocol
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
+	"strings"
 )
 
 // Limits on field values. A message outside them is malformed: it would
@@ -107,6 +111,37 @@ func (c *Command) validate() error {
 	}
 	if c.Op == OpCancel && (c.Task == nil || c.Task.ID == 0) {
 		return fmt.Errorf("command: cancel needs a task")
+	}
+	if c.Op == OpKexec {
+		if c.Boot == nil {
+			return fmt.Errorf("command: kexec needs a boot image")
+		}
+		return c.Boot.Validate()
+	}
+	return nil
+}
+
+// MaxCmdline is the x86 kernel's COMMAND_LINE_SIZE less its terminating NUL.
+const MaxCmdline = 2047
+
+// Validate reports a boot image a node could not fetch or check: URLs that
+// are not http(s), digests that are not sha256 in hex, a command line the
+// kernel would truncate.
+func (b *BootImage) Validate() error {
+	for _, f := range []struct{ what, url, sum string }{
+		{"kernel", b.Kernel, b.KernelSHA256},
+		{"initrd", b.Initrd, b.InitrdSHA256},
+	} {
+		u, err := url.Parse(f.url)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("boot image: %s URL %q is not an http(s) URL", f.what, truncate(f.url, 80))
+		}
+		if sum, err := hex.DecodeString(f.sum); err != nil || len(sum) != sha256.Size || strings.ToLower(f.sum) != f.sum {
+			return fmt.Errorf("boot image: %s sha256 %q is not %d lowercase hex digits", f.what, truncate(f.sum, 80), 2*sha256.Size)
+		}
+	}
+	if len(b.Cmdline) > MaxCmdline {
+		return fmt.Errorf("boot image: command line of %d bytes, limit %d", len(b.Cmdline), MaxCmdline)
 	}
 	return nil
 }

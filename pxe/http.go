@@ -26,6 +26,8 @@ type bootHTTP struct {
 	bootDir *os.Root
 	ipxe    ipxeFiles
 	log     *slog.Logger
+
+	baseURL, extraCmdline string // for kexec images
 }
 
 // bootScript is one profile's iPXE script. It does not depend on the node
@@ -41,7 +43,7 @@ func newBootHTTP(cfg *Config, baseURL string, bootDir *os.Root, ipxe ipxeFiles) 
 	policy := cfg.bootPolicy()
 	b := &bootHTTP{
 		policy: policy, scripts: map[string]bootScript{}, bootDir: bootDir, ipxe: ipxe,
-		log: cfg.Logger.With("service", "http"),
+		log: cfg.Logger.With("service", "http"), baseURL: baseURL, extraCmdline: cfg.ExtraCmdline,
 	}
 	var errs []error
 	for _, p := range policy.Profiles() {
@@ -185,15 +187,24 @@ func etag(info fs.FileInfo) string {
 // name for the most recently opened network device, the one that booted; a
 // bare ${mac} would be the first NIC's on a multi-NIC node.
 func renderScript(baseURL string, p Profile, extra string) string {
-	kernelArgs := []string{baseURL + "/boot/" + p.Kernel, "initrd=" + path.Base(p.Initrd)}
-	for _, args := range []string{p.Cmdline, extra} {
-		if args != "" {
-			kernelArgs = append(kernelArgs, args)
-		}
-	}
-	kernelArgs = append(kernelArgs, "ramfarm.profile="+p.Name, "BOOTIF=01-${netX/mac:hexhyp}")
 	return "#!ipxe\n" +
-		"kernel " + strings.Join(kernelArgs, " ") + "\n" +
+		"kernel " + baseURL + "/boot/" + p.Kernel + " initrd=" + path.Base(p.Initrd) + " " +
+		nodeCmdline(p, extra, "${netX/mac:hexhyp}") + "\n" +
 		"initrd " + baseURL + "/boot/" + p.Initrd + "\n" +
 		"boot\n"
+}
+
+// nodeCmdline is the kernel command line of a node booting profile p: the
+// profile's arguments, the dispatcher's, the profile's name, and BOOTIF
+// naming the NIC it booted from (mac as hyphenated hex), which the agent
+// brings up first.
+func nodeCmdline(p Profile, extra, mac string) string {
+	var args []string
+	for _, a := range []string{p.Cmdline, extra} {
+		if a != "" {
+			args = append(args, a)
+		}
+	}
+	args = append(args, "ramfarm.profile="+p.Name, "BOOTIF=01-"+mac)
+	return strings.Join(args, " ")
 }

@@ -157,10 +157,10 @@ func bootImagesOverPXE(t *testing.T, ctx context.Context, env env, built map[ini
 		link(filepath.Join(built[initramfs.KernelDebian], f), f)
 	}
 	for _, kernel := range imageKernels {
-		kfile := string(kernel) + "-" + initramfs.KernelName
+		kfile := kernelFile(string(kernel))
 		link(filepath.Join(built[kernel], initramfs.KernelName), kfile)
 		for _, p := range imageProfiles {
-			ifile := string(kernel) + "-" + initramfs.InitrdFileName(p.name)
+			ifile := initrdFile(string(kernel), p.name)
 			link(filepath.Join(built[kernel], initramfs.InitrdFileName(p.name)), ifile)
 			bp := string(kernel) + "-" + p.name
 			fmt.Fprintf(&conf, "[profile %s]\nkernel = %s\ninitrd = %s\ncmdline = console=ttyS0\n\n[node %s]\nprofile = %s\n\n",
@@ -205,6 +205,9 @@ func bootImagesOverPXE(t *testing.T, ctx context.Context, env env, built map[ini
 				t.Errorf("node reports boot profile %q, want %q", node.Profile, pc.bootProfile)
 			}
 			took := checkProfileTasks(t, ctx, c.Client(), node, profileIndex(pc.profile))
+			if pc.profile == "minimal" { // kexec with each kernel's own configuration
+				kexecAndCheck(t, ctx, c, i, node, kernelFile(pc.kernel), initrdFile(pc.kernel, pc.profile))
+			}
 			// The next node must get the next tasks: no task goes to a
 			// drained node, and this one is about to be switched off.
 			if err := c.Client().Drain(ctx, node.Name); err != nil {
@@ -215,6 +218,13 @@ func bootImagesOverPXE(t *testing.T, ctx context.Context, env env, built map[ini
 		})
 	}
 	return summary
+}
+
+// kernelFile and initrdFile name a kernel's files in the matrix's boot
+// directory.
+func kernelFile(kernel string) string { return kernel + "-" + initramfs.KernelName }
+func initrdFile(kernel, profile string) string {
+	return kernel + "-" + initramfs.InitrdFileName(profile)
 }
 
 func profileIndex(name string) int {

@@ -16,6 +16,7 @@ import (
 type fakeService struct {
 	submitted []TaskSpec
 	drained   map[string]bool
+	kexeced   []string
 }
 
 func (f *fakeService) Nodes() []Node { return []Node{{Name: "node1", State: NodeReady}} }
@@ -23,6 +24,13 @@ func (f *fakeService) Reboot(name string) error {
 	if name != "node1" {
 		return fmt.Errorf("%w: no node %q", ErrNotFound, name)
 	}
+	return nil
+}
+func (f *fakeService) Kexec(name string) error {
+	if err := f.Reboot(name); err != nil {
+		return err
+	}
+	f.kexeced = append(f.kexeced, name)
 	return nil
 }
 func (f *fakeService) Drain(name string, drain bool) error {
@@ -100,6 +108,12 @@ func TestClientAndHandler(t *testing.T) {
 	}
 	if err := c.Reboot(ctx, "node7"); err == nil || !strings.Contains(err.Error(), `no node "node7"`) {
 		t.Fatalf("reboot of an unknown node: %v", err)
+	}
+	if err := c.Kexec(ctx, "node1"); err != nil || len(svc.kexeced) != 1 {
+		t.Fatalf("kexec: %v, service saw %v", err, svc.kexeced)
+	}
+	if err := c.Kexec(ctx, "node7"); err == nil || !strings.Contains(err.Error(), `no node "node7"`) {
+		t.Fatalf("kexec of an unknown node: %v", err)
 	}
 	if _, err := c.Task(ctx, 99); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("unknown task: %v", err)

@@ -40,6 +40,11 @@ func (c *Client) Reboot(ctx context.Context, node string) error {
 	return c.do(ctx, http.MethodPost, "/v1/nodes/"+node+"/reboot", nil, nil)
 }
 
+// Kexec asks a node to restart straight into its boot profile's kernel.
+func (c *Client) Kexec(ctx context.Context, node string) error {
+	return c.do(ctx, http.MethodPost, "/v1/nodes/"+node+"/kexec", nil, nil)
+}
+
 // Drain stops handing tasks to a node; its running tasks finish.
 func (c *Client) Drain(ctx context.Context, node string) error {
 	return c.do(ctx, http.MethodPost, "/v1/nodes/"+node+"/drain", nil, nil)

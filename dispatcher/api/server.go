@@ -13,6 +13,7 @@ import (
 type Service interface {
 	Nodes() []Node
 	Reboot(node string) error
+	Kexec(node string) error
 	Drain(node string, drain bool) error
 	ConsoleLog(node string, lines int) ([]string, error)
 	Submit(tasks []TaskSpec) ([]uint64, error)
@@ -44,13 +45,15 @@ func NewHandler(s Service, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/nodes", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, log, http.StatusOK, s.Nodes())
 	})
-	mux.HandleFunc("POST /v1/nodes/{name}/reboot", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Reboot(r.PathValue("name")); err != nil {
-			fail(w, log, err)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	})
+	for verb, restart := range map[string]func(string) error{"reboot": s.Reboot, "kexec": s.Kexec} {
+		mux.HandleFunc("POST /v1/nodes/{name}/"+verb, func(w http.ResponseWriter, r *http.Request) {
+			if err := restart(r.PathValue("name")); err != nil {
+				fail(w, log, err)
+				return
+			}
+			w.WriteHeader(http.StatusAccepted)
+		})
+	}
 	for verb, drain := range map[string]bool{"drain": true, "resume": false} {
 		mux.HandleFunc("POST /v1/nodes/{name}/"+verb, func(w http.ResponseWriter, r *http.Request) {
 			if err := s.Drain(r.PathValue("name"), drain); err != nil {

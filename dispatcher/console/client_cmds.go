@@ -99,6 +99,11 @@ func reboot(args []string, out io.Writer) error {
 		(*api.Client).Reboot, "reboot requested")
 }
 
+func kexec(args []string, out io.Writer) error {
+	return forEachNode(args, out, "kexec", "Asks each node's agent to restart straight into the kernel and initramfs of\nits boot profile, as they are now in the boot directory: no firmware, no PXE.\nThe agent checks both files against digests sent over its TLS connection\nbefore loading them. The node registers again with a new boot id.",
+		(*api.Client).Kexec, "kexec requested")
+}
+
 func drain(args []string, out io.Writer) error {
 	return forEachNode(args, out, "drain", "Stops handing new tasks to each node; the tasks it runs finish. The mark\nsurvives dispatcher restarts and node reboots; \"ramfarm resume\" lifts it.",
 		(*api.Client).Drain, "drained: gets no new tasks")

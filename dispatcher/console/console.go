@@ -21,6 +21,7 @@ var commands = []command{
 	{"serve", "[flags]", "run the dispatcher: boot services, node registry, task queue, API", serve},
 	{"nodes", "[--json]", "list nodes: name, MAC, IP, state, cores, load, last seen, running tasks", nodes},
 	{"reboot", "NODE...", "reboot nodes through their agents (they boot again over PXE)", reboot},
+	{"kexec", "NODE...", "restart nodes straight into their boot profile's kernel, skipping firmware and PXE", kexec},
 	{"drain", "NODE...", "hand no new tasks to nodes; their running tasks finish", drain},
 	{"resume", "NODE...", "hand tasks to drained nodes again", resume},
 	{"log", "[-n LINES] NODE", "show a node's console: kernel messages and agent log, kept by the dispatcher", consoleLog},
