@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,10 @@ type CapacityConfig struct {
 type CapacityResult struct {
 	TasksPerSecond float64
 	P50, P99       time.Duration
+	// CPU time per task over the run, of the dispatcher process and of the
+	// load generator (this process): both share the machine's cores, so
+	// what the simulated nodes burn the dispatcher lacks.
+	DispatcherCPU, LoadCPU time.Duration
 }
 
 // Capacity runs the dispatcher alone under simulated nodes.
@@ -58,6 +63,10 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 	var once sync.Once
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	cpuBefore, err := cpuTimes([]int{d.pid(), os.Getpid()})
+	if err != nil {
+		return CapacityResult{}, err
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, cfg.Nodes)
@@ -89,6 +98,10 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 		return CapacityResult{}, fmt.Errorf("%d of %d tasks done: %w", done.Load(), cfg.Tasks, ctx.Err())
 	}
 	elapsed := time.Since(start)
+	cpuAfter, err := cpuTimes([]int{d.pid(), os.Getpid()})
+	if err != nil {
+		return CapacityResult{}, err
+	}
 	cancel()
 	wg.Wait()
 	slices.Sort(latencies)
@@ -96,6 +109,8 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 		TasksPerSecond: float64(cfg.Tasks) / elapsed.Seconds(),
 		P50:            percentile(latencies, 0.50),
 		P99:            percentile(latencies, 0.99),
+		DispatcherCPU:  (cpuAfter[0] - cpuBefore[0]) / time.Duration(cfg.Tasks),
+		LoadCPU:        (cpuAfter[1] - cpuBefore[1]) / time.Duration(cfg.Tasks),
 	}, nil
 }
 
