@@ -42,6 +42,8 @@ type Dispatcher struct {
 	queue  *sched.Queue      // queued and running tasks, by priority
 	leases map[uint64]*lease // running task id -> where it runs
 	tries  map[uint64]int    // task id -> attempts handed out so far
+	// starved: the last hand-out left a node with credits and no free task
+	starved bool
 
 	counters counters
 }

@@ -1,8 +1,10 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -76,16 +78,31 @@ func (d *Dispatcher) dispatchLocked() {
 	for {
 		n := d.nextHungryNode()
 		if n == nil {
+			d.starved = false
 			return
 		}
 		id, ok := d.queue.Next(d.isLeased)
 		if !ok {
+			// Every task in the circle is leased, many of them to results
+			// still on their way to disk (an agent frees its slot with the
+			// result, before the ack). The next result recorded makes room.
+			d.starved = true
 			return
 		}
 		d.tries[id]++
 		l := d.lease(n, id, d.tries[id])
 		n.credits--
 		n.conn.send(&handout{node: n, ref: protocol.TaskRef{ID: id, Attempt: l.attempt}})
+	}
+}
+
+// feedStarvedLocked hands out work after a task left the circle, if
+// nodes were left waiting for lack of a free task: the task that enters in
+// its place is theirs. Otherwise it does nothing, so a result costs no walk
+// over every node.
+func (d *Dispatcher) feedStarvedLocked() {
+	if d.starved {
+		d.dispatchLocked()
 	}
 }
 
@@ -210,7 +227,10 @@ func (d *Dispatcher) recordResult(n *node, r *protocol.Result) error {
 	}
 	d.queue.Done(r.ID)
 	delete(d.tries, r.ID)
-	d.log.Debug("result recorded", "task", r.ID, "node", n.name, "exit", r.ExitCode)
+	d.feedStarvedLocked()
+	if d.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments cost allocations
+		d.log.Debug("result recorded", "task", r.ID, "node", n.name, "exit", r.ExitCode)
+	}
 	return nil
 }
 
@@ -231,6 +251,7 @@ func (d *Dispatcher) Cancel(id uint64) (api.Task, error) {
 	d.mu.Lock()
 	d.queue.Done(id)
 	delete(d.tries, id)
+	d.feedStarvedLocked()
 	if l, ok := d.leases[id]; ok {
 		delete(d.leases, id)
 		delete(l.node.leases, id)
