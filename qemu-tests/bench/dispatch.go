@@ -115,8 +115,10 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 }
 
 // simulateNode speaks the agent protocol and answers each task at once
-// with a successful empty result. It returns the latency of each task from
-// its arrival to its acknowledgement.
+// with a successful empty result. As a real agent does, it frees the slot
+// with the result: the result and the request for the next task go in one
+// write. It returns the latency of each task from its arrival to its
+// acknowledgement.
 func simulateNode(ctx context.Context, d *loopbackDispatcher, i, slots int, finished func()) ([]time.Duration, error) {
 	nc, err := d.dialAgent(ctx)
 	if err != nil {
@@ -151,7 +153,7 @@ func simulateNode(ctx context.Context, d *loopbackDispatcher, i, slots int, fini
 		case *protocol.Task:
 			now := time.Now()
 			arrived[m.TaskRef] = now
-			if err := pc.Send(&protocol.Result{TaskRef: m.TaskRef, Started: now}); err != nil {
+			if err := pc.SendAll(&protocol.Result{TaskRef: m.TaskRef, Started: now}, &protocol.Request{Slots: 1}); err != nil {
 				return lat, err
 			}
 		case *protocol.ResultAck:
@@ -160,9 +162,6 @@ func simulateNode(ctx context.Context, d *loopbackDispatcher, i, slots int, fini
 				delete(arrived, m.TaskRef)
 			}
 			finished()
-			if err := pc.Send(&protocol.Request{Slots: 1}); err != nil {
-				return lat, err
-			}
 		}
 	}
 }
