@@ -115,10 +115,18 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 }
 
 // simulateNode speaks the agent protocol and answers each task at once
-// with a successful empty result. As a real agent does, it frees the slot
-// with the result: the result and the request for the next task go in one
-// write. It returns the latency of each task from its arrival to its
-// acknowledgement.
+// with a successful empty result. It returns the latency of each task from
+// its arrival to its acknowledgement.
+//
+// A slot stays busy until the result is acknowledged: the request for the
+// next task follows the ack. A real agent frees the slot with the result
+// (both in one write), but its tasks take time; these take none, so
+// freeing the slot at the result would let results pile up in front of
+// the store without bound, and the latency would measure that queue. Held
+// to the ack, a run has exactly nodes x slots tasks in flight, and by
+// Little's law its latency is that over the rate. (Tried: requests sent
+// with the results while a node had at most `slots` unacknowledged, which
+// saved the dispatcher no measurable CPU and doubled the tasks in flight.)
 func simulateNode(ctx context.Context, d *loopbackDispatcher, i, slots int, finished func()) ([]time.Duration, error) {
 	nc, err := d.dialAgent(ctx)
 	if err != nil {
@@ -153,7 +161,7 @@ func simulateNode(ctx context.Context, d *loopbackDispatcher, i, slots int, fini
 		case *protocol.Task:
 			now := time.Now()
 			arrived[m.TaskRef] = now
-			if err := pc.SendAll(&protocol.Result{TaskRef: m.TaskRef, Started: now}, &protocol.Request{Slots: 1}); err != nil {
+			if err := pc.Send(&protocol.Result{TaskRef: m.TaskRef, Started: now}); err != nil {
 				return lat, err
 			}
 		case *protocol.ResultAck:
@@ -162,6 +170,9 @@ func simulateNode(ctx context.Context, d *loopbackDispatcher, i, slots int, fini
 				delete(arrived, m.TaskRef)
 			}
 			finished()
+			if err := pc.Send(&protocol.Request{Slots: 1}); err != nil {
+				return lat, err
+			}
 		}
 	}
 }
