@@ -43,7 +43,11 @@ type Store struct {
 // Open opens or creates the database at path. It fails after a few seconds
 // if another dispatcher holds the file.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second})
+	// The free-page list is not written with every commit (bbolt rebuilds
+	// it from the pages when it opens the file): one page write less per
+	// commit, and so per result when results come one at a time. The map
+	// form of the list is the one bbolt recommends for it.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
