@@ -115,16 +115,47 @@ type handout struct {
 
 func (*handout) Type() protocol.Type { return protocol.TypeTask }
 
-// taskFor turns a handout into the Task message, reading the command from
-// the store. It returns nil if the task is not to be sent after all: its
-// record is unreadable (it leaves the queue rather than go out as something
-// we cannot describe) or it already has a result. The lease then ends and
-// the node gets its credit back.
-func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
-	t, err := d.store.Task(h.ref.ID)
-	if err == nil && t.Result == nil {
-		return &protocol.Task{TaskRef: h.ref, Command: t.Command, Timeout: protocol.Duration(t.Timeout), Limits: t.Limits}
+// tasksFor turns handouts into Task messages, reading their commands from
+// the store in one go. out[i] is nil if hs[i] is not to be sent after all:
+// its record is unreadable (it leaves the queue rather than go out as
+// something we cannot describe) or it already has a result. The lease then
+// ends and the node gets its credit back.
+func (d *Dispatcher) tasksFor(hs []*handout) []*protocol.Task {
+	out := make([]*protocol.Task, len(hs))
+	failed := make([]error, len(hs))
+	ids := make([]uint64, len(hs))
+	for i, h := range hs {
+		ids[i] = h.ref.ID
 	}
+	err := d.store.ForSending(ids, func(i int, t store.Sendable, err error) {
+		switch {
+		case err != nil:
+			failed[i] = err
+		case !t.Done:
+			out[i] = &protocol.Task{TaskRef: hs[i].ref, Command: t.Command, Timeout: protocol.Duration(t.Timeout), Limits: t.Limits}
+		}
+	})
+	if err != nil {
+		for i := range failed {
+			out[i], failed[i] = nil, err
+		}
+	}
+	for i, h := range hs {
+		if out[i] == nil {
+			d.unsendable(h, failed[i])
+		}
+	}
+	return out
+}
+
+// taskFor is tasksFor for one handout.
+func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
+	return d.tasksFor([]*handout{h})[0]
+}
+
+// unsendable ends the lease of a handout that is not sent: err is why its
+// record could not be read, or nil if the task finished meanwhile.
+func (d *Dispatcher) unsendable(h *handout, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
@@ -139,7 +170,6 @@ func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
 		}
 		d.dispatchLocked()
 	}
-	return nil
 }
 
 // nextHungryNode returns the next node, in round-robin order, that is

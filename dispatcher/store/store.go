@@ -210,6 +210,39 @@ func (s *Store) Task(id uint64) (Task, error) {
 	return t, err
 }
 
+// Sendable is what a node needs of a task to run it.
+type Sendable struct {
+	Command string          `json:"command"`
+	Timeout time.Duration   `json:"timeout,omitempty"`
+	Limits  protocol.Limits `json:"limits,omitzero"`
+	Done    bool            `json:"-"` // the task has its result already: not to be sent
+}
+
+// ForSending reads what nodes need of the tasks ids, all in one read
+// transaction, and calls fn with each in turn (err: that task cannot be
+// read). It decodes no more than that: tasks go out at the rate results
+// come in, and a full Task with its result is several times the work.
+func (s *Store) ForSending(ids []uint64, fn func(i int, t Sendable, err error)) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		tasks, results := tx.Bucket(bucketTasks), tx.Bucket(bucketResults)
+		for i, id := range ids {
+			var t Sendable
+			v := tasks.Get(key(id))
+			if v == nil {
+				fn(i, t, fmt.Errorf("%w: %d", ErrNoTask, id))
+				continue
+			}
+			if err := json.Unmarshal(v, &t); err != nil {
+				fn(i, t, fmt.Errorf("task %d: corrupt record: %w", id, err))
+				continue
+			}
+			t.Done = results.Get(key(id)) != nil
+			fn(i, t, nil)
+		}
+		return nil
+	})
+}
+
 // Queued is a task without a result yet, as the queue needs it.
 type Queued struct {
 	ID       uint64
