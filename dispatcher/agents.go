@@ -137,15 +137,15 @@ func (d *Dispatcher) handleMessage(n *node, c *agentConn, m protocol.Message) er
 		// semaphore bounds the work one connection can have in flight; when
 		// it is full, reading stops, which pushes back on the agent.
 		c.inflight <- struct{}{}
-		go func() {
+		d.recordResult(n, m, func(err error) {
 			defer func() { <-c.inflight }()
-			if err := d.recordResult(n, m); err != nil {
+			if err != nil {
 				// Not acknowledged: the agent keeps the result and resends it.
 				c.log.Error("cannot store result", "task", m.ID, "err", err)
 				return
 			}
 			c.send(&protocol.ResultAck{TaskRef: m.TaskRef})
-		}()
+		})
 	case *protocol.Log:
 		if err := d.consoles.append(n.name, m); err != nil {
 			c.log.Warn("cannot keep the node's console log", "err", err)

@@ -214,15 +214,23 @@ func (d *Dispatcher) releaseLeases(n *node, why string) bool {
 }
 
 // recordResult stores a result (exactly once per task) and settles the
-// lease. It returns nil when the agent may forget the result: stored now,
-// stored before, or for a task that does not exist.
-func (d *Dispatcher) recordResult(n *node, r *protocol.Result) error {
+// lease, then calls done, on the store's committer goroutine. done gets nil
+// when the agent may forget the result: stored now, stored before, or for
+// a task that does not exist.
+func (d *Dispatcher) recordResult(n *node, r *protocol.Result, done func(error)) {
 	rec := store.Result{
 		Node: n.name, Attempt: r.Attempt, ExitCode: r.ExitCode, Error: r.Error,
 		Stdout: r.Stdout, Stderr: r.Stderr, Started: r.Started,
 		Duration: r.Duration.Std(), Recorded: time.Now().UTC(),
 	}
-	outcome, err := d.store.RecordResult(r.ID, rec)
+	d.store.RecordResultThen(r.ID, rec, func(outcome store.Outcome, err error) {
+		done(d.settle(n, r, outcome, err))
+	})
+}
+
+// settle updates the dispatcher after the store said what became of a
+// result.
+func (d *Dispatcher) settle(n *node, r *protocol.Result, outcome store.Outcome, err error) error {
 	if errors.Is(err, store.ErrNoTask) {
 		d.log.Warn("result for unknown task dropped", "node", n.name, "task", r.ID)
 		return nil

@@ -26,20 +26,30 @@ var ErrClosed = errors.New("store closed")
 
 type write struct {
 	apply func(*bolt.Tx) error
-	done  chan error
+	done  func(error) // called by the committer once the write is on disk, or failed
 }
 
 // batch applies fn in a shared transaction and returns once it is on disk.
 // fn may run more than once (see commit), so it must set its outputs afresh
 // on each run.
 func (s *Store) batch(fn func(*bolt.Tx) error) error {
-	w := write{apply: fn, done: make(chan error, 1)}
+	ch := make(chan error, 1)
+	s.batchThen(fn, func(err error) { ch <- err })
+	return <-ch
+}
+
+// batchThen is batch without the wait: done is called with the outcome,
+// from the committer's goroutine right after the commit (or from this one
+// if the store is closed). A busy dispatcher records thousands of results
+// a second; a goroutine parked on each, woken by the committer, cost a
+// context switch apiece. done must be quick and must not wait for the
+// store.
+func (s *Store) batchThen(fn func(*bolt.Tx) error, done func(error)) {
 	select {
-	case s.writes <- w:
+	case s.writes <- write{apply: fn, done: done}:
 	case <-s.quit:
-		return ErrClosed
+		done(ErrClosed)
 	}
-	return <-w.done
 }
 
 // commitLoop runs until Close, committing queued writes in groups.
@@ -81,15 +91,15 @@ func (s *Store) commit(group []write) {
 	})
 	if err == nil {
 		for _, w := range group {
-			w.done <- nil
+			w.done(nil)
 		}
 		return
 	}
 	if len(group) == 1 {
-		group[0].done <- err
+		group[0].done(err)
 		return
 	}
 	for _, w := range group {
-		w.done <- s.db.Update(w.apply)
+		w.done(s.db.Update(w.apply))
 	}
 }

@@ -163,19 +163,39 @@ func (s *Store) RecordResult(id uint64, r Result) (Outcome, error) {
 	return s.record(id, r, true)
 }
 
+// RecordResultThen is RecordResult without the wait: done gets the outcome
+// once the result is on disk (or failed), on the committer's goroutine; it
+// must be quick and must not wait for the store.
+func (s *Store) RecordResultThen(id uint64, r Result, done func(Outcome, error)) {
+	s.recordThen(id, r, true, done)
+}
+
 // RecordFinal stores r as the result of task id, unless it already has one,
 // whatever retries the task has left: for a cancelled task.
 func (s *Store) RecordFinal(id uint64, r Result) (Outcome, error) {
 	return s.record(id, r, false)
 }
 
-func (s *Store) record(id uint64, r Result, mayRetry bool) (out Outcome, err error) {
+func (s *Store) record(id uint64, r Result, mayRetry bool) (Outcome, error) {
+	type outcome struct {
+		o   Outcome
+		err error
+	}
+	ch := make(chan outcome, 1)
+	s.recordThen(id, r, mayRetry, func(o Outcome, err error) { ch <- outcome{o, err} })
+	got := <-ch
+	return got.o, got.err
+}
+
+func (s *Store) recordThen(id uint64, r Result, mayRetry bool, done func(Outcome, error)) {
 	v, err := json.Marshal(r) // outside the shared transaction, which is serial
 	if err != nil {
-		return Duplicate, err
+		done(Duplicate, err)
+		return
 	}
 	failed := r.ExitCode != 0 || r.Error != ""
-	err = s.batch(func(tx *bolt.Tx) error {
+	var out Outcome
+	s.batchThen(func(tx *bolt.Tx) error {
 		out = Duplicate // batch may run this function more than once
 		if tx.Bucket(bucketTasks).Get(key(id)) == nil {
 			return fmt.Errorf("%w: %d", ErrNoTask, id)
@@ -195,8 +215,7 @@ func (s *Store) record(id uint64, r Result, mayRetry bool) (out Outcome, err err
 		}
 		out = Recorded
 		return pending.Delete(key(id))
-	})
-	return out, err
+	}, func(err error) { done(out, err) })
 }
 
 // Task returns one task with its result.
