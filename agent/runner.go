@@ -36,7 +36,7 @@ func (r runner) run(ctx context.Context, t *protocol.Task) *protocol.Result {
 		res.Error = fmt.Sprintf("create workspace: %v", err)
 		return res
 	}
-	defer os.RemoveAll(dir)
+	defer removeWorkspace(dir)
 
 	cmd := taskCommand(t, dir)
 	var cg *taskCgroup
@@ -76,7 +76,21 @@ func taskCommand(t *protocol.Task, dir string) *exec.Cmd {
 		fmt.Sprintf("RAMFARM_TASK_ATTEMPT=%d", t.Attempt),
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if null, err := devNull(); err == nil {
+		cmd.Stdin = null // else os/exec opens it, for every task
+	}
 	return cmd
+}
+
+// devNull is every task's stdin, opened once: tasks only read it.
+var devNull = sync.OnceValues(func() (*os.File, error) { return os.Open(os.DevNull) })
+
+// removeWorkspace removes a task's workspace. Most tasks leave it empty,
+// and then one rmdir does.
+func removeWorkspace(dir string) {
+	if syscall.Rmdir(dir) != nil {
+		os.RemoveAll(dir)
+	}
 }
 
 // execute runs cmd until its first process exits, or until timeout (zero:

@@ -121,9 +121,13 @@ func (t *taskIO) awaitExit() error {
 // drain takes the task's first process out of the set and reads the
 // pipes to their end, or until drainTime.
 func (t *taskIO) drain() {
+	atEnd := func() bool { return t.streams[0].r < 0 && t.streams[1].r < 0 }
+	if atEnd() {
+		return // the usual case: the pipes closed with the task
+	}
 	unix.EpollCtl(int(t.set.Fd()), unix.EPOLL_CTL_DEL, t.pidfd, nil)
 	t.set.SetReadDeadline(time.Now().Add(drainTime))
-	t.poll(func() bool { return t.streams[0].r < 0 && t.streams[1].r < 0 })
+	t.poll(atEnd)
 }
 
 // poll handles what the set reports until done says so.
