@@ -140,3 +140,18 @@ func selfCPU() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// Kernels without pidfds (before 5.3) get a goroutine that waits for the
+// task; output, exit status and timeouts must come out the same.
+func TestRunWithoutPidfd(t *testing.T) {
+	pidfdsWanted = false
+	defer func() { pidfdsWanted = true }()
+	r := runTask(t, `echo out; echo err >&2; exit 4`, 0)
+	if r.ExitCode != 4 || r.Error != "" || string(r.Stdout) != "out\n" || string(r.Stderr) != "err\n" {
+		t.Fatalf("exit %d error %q stdout %q stderr %q", r.ExitCode, r.Error, r.Stdout, r.Stderr)
+	}
+	r = runTask(t, "sleep 60", 200*time.Millisecond)
+	if r.ExitCode != -1 || !strings.Contains(r.Error, "timed out") {
+		t.Fatalf("exit %d error %q, want a timeout", r.ExitCode, r.Error)
+	}
+}

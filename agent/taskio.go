@@ -59,9 +59,14 @@ func newTaskIO(cmd *exec.Cmd, stdout, stderr *capped) (*taskIO, error) {
 		}
 	}
 	cmd.Stdout, cmd.Stderr = t.streams[0].w, t.streams[1].w
-	cmd.SysProcAttr.PidFD = &t.pidfd
+	if pidfdsWanted {
+		cmd.SysProcAttr.PidFD = &t.pidfd
+	}
 	return t, nil
 }
+
+// pidfdsWanted is false only in tests of the way kernels without pidfds go.
+var pidfdsWanted = true
 
 // started closes the parent's ends of the pipes and builds the epoll set,
 // once cmd has started. Without a pidfd, waitInBackground must follow.
