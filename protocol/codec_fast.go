@@ -2,7 +2,9 @@ package protocol
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -17,8 +19,7 @@ import (
 // Both are exact stand-ins for encoding/json, not a dialect of it:
 //   - the encoder writes byte for byte what json.Marshal writes (the tests
 //     compare them), falling back to json.Marshal for any value it does
-//     not spell itself (a string needing escapes, limits, a time outside
-//     years 0 to 9999);
+//     not spell itself (a string needing escapes, limits);
 //   - the decoder accepts only the plain form the encoder writes; at the
 //     first thing it does not expect (escapes, unknown or re-cased keys,
 //     null, spaces, fractions) it gives up and the frame goes through
@@ -39,19 +40,15 @@ func appendFrame(b []byte, m Message) ([]byte, error) {
 	}
 	b, err := appendBody(b, m)
 	if err != nil {
-		return b[:start], err
+		return b[:start], fmt.Errorf("encode %s: %w", m.Type(), err)
 	}
 	b = append(b, '}')
 	n := len(b) - start - 4
 	if n > MaxFrame {
 		return b[:start], errFrameSize(m.Type(), n)
 	}
-	putUint32(b[start:], uint32(n))
+	binary.BigEndian.PutUint32(b[start:], uint32(n))
 	return b, nil
-}
-
-func putUint32(b []byte, v uint32) {
-	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 }
 
 // appendBody appends m's JSON, as json.Marshal(m) would write it.
