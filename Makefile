@@ -74,6 +74,8 @@ test: vet unit e2e
 # Short fuzzing passes over every wire and file format parser.
 fuzz:
 	$(GO) test ./protocol -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+	$(GO) test ./protocol -run '^$$' -fuzz FuzzFastEncodingIsWhatJSONWrites -fuzztime 30s
+	$(GO) test ./protocol -run '^$$' -fuzz FuzzFastDecodeAgreesWithJSON -fuzztime 30s
 	$(GO) test ./pxe -run '^$$' -fuzz FuzzDHCPHandler -fuzztime 30s
 	$(GO) test ./pxe -run '^$$' -fuzz FuzzParseProfiles -fuzztime 30s
 	$(GO) test ./initramfs -run '^$$' -fuzz FuzzParseProfile -fuzztime 30s

@@ -180,7 +180,10 @@ Flags:
 		Hostname: hostname, BootID: fmt.Sprintf("process-%d-%d", os.Getpid(), time.Now().UnixNano()),
 		Cores: *cores, Prefetch: min(max(*prefetch, 0), maxPrefetch), Memory: meminfo("MemTotal"), WorkDir: work, Cgroups: cgroups, Logger: log,
 		Reboot: func() error { stop(); return fmt.Errorf("reboot requested: a process agent exits instead") },
-		Kexec:  func(protocol.BootImage) error { stop(); return fmt.Errorf("kexec requested: a process agent exits instead") },
+		Kexec: func(protocol.BootImage) error {
+			stop()
+			return fmt.Errorf("kexec requested: a process agent exits instead")
+		},
 	})
 	return exitCode(a.Run(ctx))
 }

@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,7 +36,7 @@ func (r runner) run(ctx context.Context, t *protocol.Task) *protocol.Result {
 		res.Error = fmt.Sprintf("create workspace: %v", err)
 		return res
 	}
-	defer os.RemoveAll(dir)
+	defer removeWorkspace(dir)
 
 	cmd := taskCommand(t, dir)
 	var cg *taskCgroup
@@ -76,23 +76,40 @@ func taskCommand(t *protocol.Task, dir string) *exec.Cmd {
 		fmt.Sprintf("RAMFARM_TASK_ATTEMPT=%d", t.Attempt),
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if null, err := devNull(); err == nil {
+		cmd.Stdin = null // else os/exec opens it, for every task
+	}
 	return cmd
+}
+
+// devNull is every task's stdin, opened once: tasks only read it.
+var devNull = sync.OnceValues(func() (*os.File, error) { return os.Open(os.DevNull) })
+
+// removeWorkspace removes a task's workspace. Most tasks leave it empty,
+// and then one rmdir does.
+func removeWorkspace(dir string) {
+	if syscall.Rmdir(dir) != nil {
+		os.RemoveAll(dir)
+	}
 }
 
 // execute runs cmd until its first process exits, or until timeout (zero:
 // none) or ctx ends, and kills whatever else it started. killReason says
 // why it was killed early, if it was.
+//
+// Per task it costs no goroutine and no blocked thread: the output and the
+// exit are awaited in Go's poller (see taskIO), the timeout and the
+// cancellation are callbacks.
 func execute(ctx context.Context, cmd *exec.Cmd, timeout time.Duration, cg *taskCgroup) (waitErr error, killReason string, stdout, stderr *capped) {
 	stdout, stderr = &capped{}, &capped{}
-	outputs, err := pipeOutput(cmd, stdout, stderr)
+	tio, err := newTaskIO(cmd, stdout, stderr)
 	if err != nil {
 		return err, "", stdout, stderr
 	}
+	defer tio.close()
 	if err := cmd.Start(); err != nil {
-		outputs.abandon()
 		return err, "", stdout, stderr
 	}
-	outputs.started()
 	pgid := cmd.Process.Pid
 	killAll := func() {
 		syscall.Kill(-pgid, syscall.SIGKILL)
@@ -100,35 +117,46 @@ func execute(ctx context.Context, cmd *exec.Cmd, timeout time.Duration, cg *task
 			cg.kill() // also what left the process group
 		}
 	}
-
-	// The watcher kills the task on timeout or shutdown and says which,
-	// or says nothing once the task exits by itself.
-	exited := make(chan struct{})
-	killedFor := make(chan string, 1)
-	go func() {
-		var deadline <-chan time.Time
-		if timeout > 0 {
-			timer := time.NewTimer(timeout)
-			defer timer.Stop()
-			deadline = timer.C
-		}
-		select {
-		case <-exited:
-			killedFor <- ""
-			return
-		case <-deadline:
-			killedFor <- fmt.Sprintf("timed out after %s", timeout)
-		case <-ctx.Done():
-			killedFor <- stopReason(ctx)
-		}
+	wait := cmd.Wait // at once, after the pidfd said the process exited
+	err = tio.started()
+	if err == nil && tio.pidfd < 0 {
+		wait, err = tio.waitInBackground(cmd)
+	}
+	if err != nil {
 		killAll()
-	}()
-	waitErr = cmd.Wait()
-	close(exited)
+		cmd.Wait()
+		return err, "", stdout, stderr
+	}
+
+	// The first reason to kill the task wins; once it has exited by
+	// itself, neither the timer nor ctx may claim it.
+	var mu sync.Mutex
+	exited := false
+	kill := func(reason string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !exited && killReason == "" {
+			killReason = reason
+			killAll()
+		}
+	}
+	if timeout > 0 {
+		timer := time.AfterFunc(timeout, func() { kill(fmt.Sprintf("timed out after %s", timeout)) })
+		defer timer.Stop()
+	}
+	stop := context.AfterFunc(ctx, func() { kill(stopReason(ctx)) })
+	defer stop()
+
+	if err := tio.awaitExit(); err != nil {
+		killAll() // cannot watch it: end it rather than lose track of it
+	}
+	waitErr = wait()
+	mu.Lock()
+	exited = true
+	mu.Unlock()
 	// Whatever the task left running in the background goes with it.
 	killAll()
-	killReason = <-killedFor
-	outputs.drain()
+	tio.drain()
 	return waitErr, killReason, stdout, stderr
 }
 
@@ -170,69 +198,6 @@ func joinNote(a, b string) string {
 		return a
 	}
 	return a + "; " + b
-}
-
-// taskOutput reads a task's stdout and stderr through pipes of its own
-// rather than through exec's, so that cmd.Wait returns when the task's
-// first process exits even while processes it started in the background
-// hold the pipes (a fork bomb does): they are killed then, and their end
-// closes the pipes.
-type taskOutput struct {
-	readers, writers []*os.File
-	done             chan struct{}
-}
-
-// drainTime bounds the wait for the pipes to close once the task is
-// killed: without a cgroup, a process that left the task's process group
-// may hold them on.
-const drainTime = 2 * time.Second
-
-func pipeOutput(cmd *exec.Cmd, stdout, stderr io.Writer) (*taskOutput, error) {
-	o := &taskOutput{done: make(chan struct{})}
-	for _, dst := range []*io.Writer{&cmd.Stdout, &cmd.Stderr} {
-		r, w, err := os.Pipe()
-		if err != nil {
-			o.abandon()
-			return nil, err
-		}
-		o.readers, o.writers = append(o.readers, r), append(o.writers, w)
-		*dst = w
-	}
-	go func() {
-		defer close(o.done)
-		copied := make(chan struct{})
-		go func() { io.Copy(stderr, o.readers[1]); close(copied) }()
-		io.Copy(stdout, o.readers[0])
-		<-copied
-	}()
-	return o, nil
-}
-
-// started closes the parent's write ends, now that the task has its own.
-func (o *taskOutput) started() {
-	for _, w := range o.writers {
-		w.Close()
-	}
-}
-
-// abandon closes every end when the task did not start.
-func (o *taskOutput) abandon() {
-	o.started()
-	for _, r := range o.readers {
-		r.Close()
-	}
-}
-
-// drain waits until the task's output is read to its end, or drainTime.
-func (o *taskOutput) drain() {
-	select {
-	case <-o.done:
-	case <-time.After(drainTime):
-	}
-	for _, r := range o.readers {
-		r.Close()
-	}
-	<-o.done
 }
 
 // capped keeps the first protocol.MaxOutput bytes written to it and

@@ -47,7 +47,7 @@ func (d *Dispatcher) serveAgents(ctx context.Context, ln net.Listener) error {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		c := newAgentConn(nc, d.log, d.taskFor)
+		c := newAgentConn(nc, d.log, d.tasksFor)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -137,15 +137,15 @@ func (d *Dispatcher) handleMessage(n *node, c *agentConn, m protocol.Message) er
 		// semaphore bounds the work one connection can have in flight; when
 		// it is full, reading stops, which pushes back on the agent.
 		c.inflight <- struct{}{}
-		go func() {
+		d.recordResult(n, m, func(err error) {
 			defer func() { <-c.inflight }()
-			if err := d.recordResult(n, m); err != nil {
+			if err != nil {
 				// Not acknowledged: the agent keeps the result and resends it.
 				c.log.Error("cannot store result", "task", m.ID, "err", err)
 				return
 			}
 			c.send(&protocol.ResultAck{TaskRef: m.TaskRef})
-		}()
+		})
 	case *protocol.Log:
 		if err := d.consoles.append(n.name, m); err != nil {
 			c.log.Warn("cannot keep the node's console log", "err", err)
@@ -164,15 +164,15 @@ type agentConn struct {
 	log *slog.Logger
 
 	out       chan protocol.Message
-	taskFor   func(*handout) *protocol.Task // reads a handout's command; nil: not to be sent
-	inflight  chan struct{}                 // results being stored
+	tasksFor  func([]*handout) []*protocol.Task // reads handouts' commands; nil: not to be sent
+	inflight  chan struct{}                     // results being stored
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
-func newAgentConn(nc net.Conn, log *slog.Logger, taskFor func(*handout) *protocol.Task) *agentConn {
+func newAgentConn(nc net.Conn, log *slog.Logger, tasksFor func([]*handout) []*protocol.Task) *agentConn {
 	return &agentConn{
-		nc: nc, pc: protocol.NewConn(nc), log: log.With("remote", nc.RemoteAddr().String()), taskFor: taskFor,
+		nc: nc, pc: protocol.NewConn(nc), log: log.With("remote", nc.RemoteAddr().String()), tasksFor: tasksFor,
 		out: make(chan protocol.Message, sendQueue), done: make(chan struct{}),
 		inflight: make(chan struct{}, maxInflightResults),
 	}
@@ -197,7 +197,7 @@ func (c *agentConn) writeLoop() {
 	for {
 		select {
 		case m := <-c.out:
-			batch = c.appendSendable(batch[:0], m)
+			batch = append(batch[:0], m)
 		case <-c.done:
 			return
 		}
@@ -205,12 +205,12 @@ func (c *agentConn) writeLoop() {
 		for len(batch) < maxWriteBatch {
 			select {
 			case m := <-c.out:
-				batch = c.appendSendable(batch, m)
+				batch = append(batch, m)
 			default:
 				break more
 			}
 		}
-		if len(batch) == 0 {
+		if batch = c.resolveHandouts(batch); len(batch) == 0 {
 			continue
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -225,17 +225,32 @@ func (c *agentConn) writeLoop() {
 // buffer a connection grows.
 const maxWriteBatch = 64
 
-// appendSendable appends m to batch, turning a handout into its Task (or
-// into nothing, if the task is not to be sent after all).
-func (c *agentConn) appendSendable(batch []protocol.Message, m protocol.Message) []protocol.Message {
-	if h, ok := m.(*handout); ok {
-		t := c.taskFor(h)
-		if t == nil {
-			return batch
+// resolveHandouts turns the handouts in batch into their Tasks, all read
+// from the store at once, and drops those not to be sent after all.
+func (c *agentConn) resolveHandouts(batch []protocol.Message) []protocol.Message {
+	var hs []*handout
+	for _, m := range batch {
+		if h, ok := m.(*handout); ok {
+			hs = append(hs, h)
 		}
-		m = t
 	}
-	return append(batch, m)
+	if len(hs) == 0 {
+		return batch
+	}
+	tasks := c.tasksFor(hs)
+	out, next := batch[:0], 0
+	for _, m := range batch {
+		if _, ok := m.(*handout); ok {
+			t := tasks[next]
+			next++
+			if t == nil {
+				continue
+			}
+			m = t
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func (c *agentConn) close(reason string) {

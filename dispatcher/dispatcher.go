@@ -43,6 +43,8 @@ type Dispatcher struct {
 	leases map[uint64]*lease // running task id -> where it runs
 	tries  map[uint64]int    // task id -> attempts handed out so far
 	boot   *pxe.Server       // nil with no boot services (--no-pxe)
+	// starved: the last hand-out left a node with credits and no free task
+	starved bool
 
 	counters counters
 }

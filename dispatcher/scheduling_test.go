@@ -199,3 +199,21 @@ func TestTaskLimitsReachTheNode(t *testing.T) {
 		t.Fatalf("negative cpus: %v, want ErrInvalid", err)
 	}
 }
+
+// An agent frees a slot with its result, before the result is stored; the
+// request can find every task in the circle leased. The task that enters
+// the circle when a result is recorded must then go out to the waiting
+// node, not wait for some later request.
+func TestNodeWaitingForAFullCircleGetsTheNextTask(t *testing.T) {
+	h := startDispatcher(t, t.TempDir(), func(c *Config) { c.Window = 2 })
+	a := join(t, h, "52:54:00:00:01:09", 2)
+	ids := submit(t, h, "one", "two", "three")
+	a.send(&protocol.Request{Slots: 2})
+	first, second := a.task(), a.task()
+	a.send(&protocol.Request{Slots: 1}) // nothing free: both leased, "three" outside the circle
+	a.complete(first)
+	third := a.task()
+	if third.ID != ids[2] {
+		t.Fatalf("after %d and %d, got task %d, want %d", first.ID, second.ID, third.ID, ids[2])
+	}
+}

@@ -1,8 +1,10 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -76,16 +78,31 @@ func (d *Dispatcher) dispatchLocked() {
 	for {
 		n := d.nextHungryNode()
 		if n == nil {
+			d.starved = false
 			return
 		}
 		id, ok := d.queue.Next(d.isLeased)
 		if !ok {
+			// Every task in the circle is leased, many of them to results
+			// still on their way to disk (an agent frees its slot with the
+			// result, before the ack). The next result recorded makes room.
+			d.starved = true
 			return
 		}
 		d.tries[id]++
 		l := d.lease(n, id, d.tries[id])
 		n.credits--
 		n.conn.send(&handout{node: n, ref: protocol.TaskRef{ID: id, Attempt: l.attempt}})
+	}
+}
+
+// feedStarvedLocked hands out work after a task left the circle, if
+// nodes were left waiting for lack of a free task: the task that enters in
+// its place is theirs. Otherwise it does nothing, so a result costs no walk
+// over every node.
+func (d *Dispatcher) feedStarvedLocked() {
+	if d.starved {
+		d.dispatchLocked()
 	}
 }
 
@@ -98,16 +115,47 @@ type handout struct {
 
 func (*handout) Type() protocol.Type { return protocol.TypeTask }
 
-// taskFor turns a handout into the Task message, reading the command from
-// the store. It returns nil if the task is not to be sent after all: its
-// record is unreadable (it leaves the queue rather than go out as something
-// we cannot describe) or it already has a result. The lease then ends and
-// the node gets its credit back.
-func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
-	t, err := d.store.Task(h.ref.ID)
-	if err == nil && t.Result == nil {
-		return &protocol.Task{TaskRef: h.ref, Command: t.Command, Timeout: protocol.Duration(t.Timeout), Limits: t.Limits}
+// tasksFor turns handouts into Task messages, reading their commands from
+// the store in one go. out[i] is nil if hs[i] is not to be sent after all:
+// its record is unreadable (it leaves the queue rather than go out as
+// something we cannot describe) or it already has a result. The lease then
+// ends and the node gets its credit back.
+func (d *Dispatcher) tasksFor(hs []*handout) []*protocol.Task {
+	out := make([]*protocol.Task, len(hs))
+	failed := make([]error, len(hs))
+	ids := make([]uint64, len(hs))
+	for i, h := range hs {
+		ids[i] = h.ref.ID
 	}
+	err := d.store.ForSending(ids, func(i int, t store.Sendable, err error) {
+		switch {
+		case err != nil:
+			failed[i] = err
+		case !t.Done:
+			out[i] = &protocol.Task{TaskRef: hs[i].ref, Command: t.Command, Timeout: protocol.Duration(t.Timeout), Limits: t.Limits}
+		}
+	})
+	if err != nil {
+		for i := range failed {
+			out[i], failed[i] = nil, err
+		}
+	}
+	for i, h := range hs {
+		if out[i] == nil {
+			d.unsendable(h, failed[i])
+		}
+	}
+	return out
+}
+
+// taskFor is tasksFor for one handout.
+func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
+	return d.tasksFor([]*handout{h})[0]
+}
+
+// unsendable ends the lease of a handout that is not sent: err is why its
+// record could not be read, or nil if the task finished meanwhile.
+func (d *Dispatcher) unsendable(h *handout, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
@@ -122,7 +170,6 @@ func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
 		}
 		d.dispatchLocked()
 	}
-	return nil
 }
 
 // nextHungryNode returns the next node, in round-robin order, that is
@@ -167,15 +214,23 @@ func (d *Dispatcher) releaseLeases(n *node, why string) bool {
 }
 
 // recordResult stores a result (exactly once per task) and settles the
-// lease. It returns nil when the agent may forget the result: stored now,
-// stored before, or for a task that does not exist.
-func (d *Dispatcher) recordResult(n *node, r *protocol.Result) error {
+// lease, then calls done, on the store's committer goroutine. done gets nil
+// when the agent may forget the result: stored now, stored before, or for
+// a task that does not exist.
+func (d *Dispatcher) recordResult(n *node, r *protocol.Result, done func(error)) {
 	rec := store.Result{
 		Node: n.name, Attempt: r.Attempt, ExitCode: r.ExitCode, Error: r.Error,
 		Stdout: r.Stdout, Stderr: r.Stderr, Started: r.Started,
 		Duration: r.Duration.Std(), Recorded: time.Now().UTC(),
 	}
-	outcome, err := d.store.RecordResult(r.ID, rec)
+	d.store.RecordResultThen(r.ID, rec, func(outcome store.Outcome, err error) {
+		done(d.settle(n, r, outcome, err))
+	})
+}
+
+// settle updates the dispatcher after the store said what became of a
+// result.
+func (d *Dispatcher) settle(n *node, r *protocol.Result, outcome store.Outcome, err error) error {
 	if errors.Is(err, store.ErrNoTask) {
 		d.log.Warn("result for unknown task dropped", "node", n.name, "task", r.ID)
 		return nil
@@ -210,7 +265,10 @@ func (d *Dispatcher) recordResult(n *node, r *protocol.Result) error {
 	}
 	d.queue.Done(r.ID)
 	delete(d.tries, r.ID)
-	d.log.Debug("result recorded", "task", r.ID, "node", n.name, "exit", r.ExitCode)
+	d.feedStarvedLocked()
+	if d.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments cost allocations
+		d.log.Debug("result recorded", "task", r.ID, "node", n.name, "exit", r.ExitCode)
+	}
 	return nil
 }
 
@@ -231,6 +289,7 @@ func (d *Dispatcher) Cancel(id uint64) (api.Task, error) {
 	d.mu.Lock()
 	d.queue.Done(id)
 	delete(d.tries, id)
+	d.feedStarvedLocked()
 	if l, ok := d.leases[id]; ok {
 		delete(d.leases, id)
 		delete(l.node.leases, id)

@@ -63,22 +63,35 @@ func (c *Conn) Send(m Message) error {
 // they fit in) rather than one each. If any message cannot be encoded, none
 // is sent.
 func (c *Conn) SendAll(msgs ...Message) error {
-	var batch []byte
+	buf := sendBuffers.Get().(*[]byte)
+	defer putSendBuffer(buf)
+	batch := (*buf)[:0]
 	for _, m := range msgs {
-		frame, err := Encode(m)
-		if err != nil {
+		var err error
+		if batch, err = appendFrame(batch, m); err != nil {
 			return err
 		}
-		if batch == nil && len(msgs) == 1 {
-			batch = frame
-			break
-		}
-		batch = append(batch, frame...)
 	}
+	*buf = batch
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_, err := c.w.Write(batch)
 	return err
+}
+
+// sendBuffers are the batches SendAll encodes into, shared by every
+// connection: a dispatcher with thousands of idle agents holds no buffer
+// per connection, and a busy one allocates none per message.
+var sendBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuffer keeps the rare large batch (a result with megabytes of
+// output) from staying in the pool.
+const maxPooledBuffer = 64 << 10
+
+func putSendBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledBuffer {
+		sendBuffers.Put(b)
+	}
 }
 
 // Receive reads the next message. Errors wrapping ErrFrameTooLarge,
@@ -105,24 +118,24 @@ func (c *Conn) Receive() (Message, error) {
 
 // Encode returns the frame for m, length prefix included.
 func Encode(m Message) ([]byte, error) {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", m.Type(), err)
-	}
-	env, err := json.Marshal(envelope{Type: m.Type(), Body: body})
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", m.Type(), err)
-	}
-	if len(env) > MaxFrame {
-		return nil, fmt.Errorf("encode %s: %w: %d bytes", m.Type(), ErrFrameTooLarge, len(env))
-	}
-	frame := make([]byte, 4, 4+len(env))
-	binary.BigEndian.PutUint32(frame, uint32(len(env)))
-	return append(frame, env...), nil
+	return appendFrame(nil, m)
+}
+
+func errFrameSize(t Type, n int) error {
+	return fmt.Errorf("encode %s: %w: %d bytes", t, ErrFrameTooLarge, n)
 }
 
 // Decode parses one frame body (without its length prefix).
 func Decode(body []byte) (Message, error) {
+	if m, ok := decodeFast(body); ok {
+		return m, nil
+	}
+	return decodeJSON(body)
+}
+
+// decodeJSON is Decode with encoding/json alone: every frame decodeFast
+// does not take, and the judge of what a frame means.
+func decodeJSON(body []byte) (Message, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -14,38 +15,62 @@ import (
 // bbolt's own Batch does the same but starts each batch on a timer
 // (MaxBatchDelay): a quiet dispatcher then makes every result wait the
 // whole delay, and a busy one still waits for the timer between commits.
-// Here an idle committer commits a write at once, and a busy one commits as
-// fast as the disk allows, with batches as large as the load makes them.
+// Here a busy committer commits as fast as the disk allows, with batches as
+// large as the load makes them. Only a write that finds itself alone waits,
+// at most lingerAlone, for a second one (see commitLoop).
 
 // maxBatch bounds one transaction, so one commit does not grow without
 // limit while writers keep arriving.
 const maxBatch = 1000
+
+// lingerAlone is how long a lone write waits for company before it is
+// committed. A commit costs ~170 us of CPU (mostly the kernel's writeback
+// for two fdatasyncs and ~7 pages), whatever it holds. A few nodes running
+// short tasks send a result every millisecond or so, each alone: waiting
+// one millisecond let results share commits (end to end, 4 agents running
+// /bin/true: fsyncs per task 1.3 -> 0.8, the dispatcher's CPU per task
+// 15 to 20% lower), for at most a millisecond more before the ack, which an
+// agent does not wait for. At higher rates results queue while a commit is
+// on its way to disk and never wait here.
+const lingerAlone = time.Millisecond
 
 // ErrClosed is returned for writes to a closed store.
 var ErrClosed = errors.New("store closed")
 
 type write struct {
 	apply func(*bolt.Tx) error
-	done  chan error
+	done  func(error) // called by the committer once the write is on disk, or failed
 }
 
 // batch applies fn in a shared transaction and returns once it is on disk.
 // fn may run more than once (see commit), so it must set its outputs afresh
 // on each run.
 func (s *Store) batch(fn func(*bolt.Tx) error) error {
-	w := write{apply: fn, done: make(chan error, 1)}
+	ch := make(chan error, 1)
+	s.batchThen(fn, func(err error) { ch <- err })
+	return <-ch
+}
+
+// batchThen is batch without the wait: done is called with the outcome,
+// from the committer's goroutine right after the commit (or from this one
+// if the store is closed). A busy dispatcher records thousands of results
+// a second; a goroutine parked on each, woken by the committer, cost a
+// context switch apiece. done must be quick and must not wait for the
+// store.
+func (s *Store) batchThen(fn func(*bolt.Tx) error, done func(error)) {
 	select {
-	case s.writes <- w:
+	case s.writes <- write{apply: fn, done: done}:
 	case <-s.quit:
-		return ErrClosed
+		done(ErrClosed)
 	}
-	return <-w.done
 }
 
 // commitLoop runs until Close, committing queued writes in groups.
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	group := make([]write, 0, maxBatch)
+	linger := time.NewTimer(lingerAlone)
+	linger.Stop()
 	for {
 		select {
 		case w := <-s.writes:
@@ -53,17 +78,32 @@ func (s *Store) commitLoop() {
 		case <-s.quit:
 			return
 		}
-	more:
-		for len(group) < maxBatch {
+		group = s.queued(group)
+		if len(group) == 1 {
+			linger.Reset(lingerAlone)
 			select {
 			case w := <-s.writes:
-				group = append(group, w)
-			default:
-				break more
+				group = s.queued(append(group, w))
+			case <-linger.C:
+			case <-s.quit:
 			}
+			linger.Stop()
 		}
 		s.commit(group)
 	}
+}
+
+// queued appends to group the writes waiting, without waiting for more.
+func (s *Store) queued(group []write) []write {
+	for len(group) < maxBatch {
+		select {
+		case w := <-s.writes:
+			group = append(group, w)
+		default:
+			return group
+		}
+	}
+	return group
 }
 
 // commit applies a group in one transaction. If any write fails, the whole
@@ -81,15 +121,15 @@ func (s *Store) commit(group []write) {
 	})
 	if err == nil {
 		for _, w := range group {
-			w.done <- nil
+			w.done(nil)
 		}
 		return
 	}
 	if len(group) == 1 {
-		group[0].done <- err
+		group[0].done(err)
 		return
 	}
 	for _, w := range group {
-		w.done <- s.db.Update(w.apply)
+		w.done(s.db.Update(w.apply))
 	}
 }

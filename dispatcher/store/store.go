@@ -43,7 +43,11 @@ type Store struct {
 // Open opens or creates the database at path. It fails after a few seconds
 // if another dispatcher holds the file.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second})
+	// The free-page list is not written with every commit (bbolt rebuilds
+	// it from the pages when it opens the file): one page write less per
+	// commit, and so per result when results come one at a time. The map
+	// form of the list is the one bbolt recommends for it.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
@@ -159,19 +163,39 @@ func (s *Store) RecordResult(id uint64, r Result) (Outcome, error) {
 	return s.record(id, r, true)
 }
 
+// RecordResultThen is RecordResult without the wait: done gets the outcome
+// once the result is on disk (or failed), on the committer's goroutine; it
+// must be quick and must not wait for the store.
+func (s *Store) RecordResultThen(id uint64, r Result, done func(Outcome, error)) {
+	s.recordThen(id, r, true, done)
+}
+
 // RecordFinal stores r as the result of task id, unless it already has one,
 // whatever retries the task has left: for a cancelled task.
 func (s *Store) RecordFinal(id uint64, r Result) (Outcome, error) {
 	return s.record(id, r, false)
 }
 
-func (s *Store) record(id uint64, r Result, mayRetry bool) (out Outcome, err error) {
+func (s *Store) record(id uint64, r Result, mayRetry bool) (Outcome, error) {
+	type outcome struct {
+		o   Outcome
+		err error
+	}
+	ch := make(chan outcome, 1)
+	s.recordThen(id, r, mayRetry, func(o Outcome, err error) { ch <- outcome{o, err} })
+	got := <-ch
+	return got.o, got.err
+}
+
+func (s *Store) recordThen(id uint64, r Result, mayRetry bool, done func(Outcome, error)) {
 	v, err := json.Marshal(r) // outside the shared transaction, which is serial
 	if err != nil {
-		return Duplicate, err
+		done(Duplicate, err)
+		return
 	}
 	failed := r.ExitCode != 0 || r.Error != ""
-	err = s.batch(func(tx *bolt.Tx) error {
+	var out Outcome
+	s.batchThen(func(tx *bolt.Tx) error {
 		out = Duplicate // batch may run this function more than once
 		if tx.Bucket(bucketTasks).Get(key(id)) == nil {
 			return fmt.Errorf("%w: %d", ErrNoTask, id)
@@ -191,8 +215,7 @@ func (s *Store) record(id uint64, r Result, mayRetry bool) (out Outcome, err err
 		}
 		out = Recorded
 		return pending.Delete(key(id))
-	})
-	return out, err
+	}, func(err error) { done(out, err) })
 }
 
 // Task returns one task with its result.
@@ -204,6 +227,39 @@ func (s *Store) Task(id uint64) (Task, error) {
 		return err
 	})
 	return t, err
+}
+
+// Sendable is what a node needs of a task to run it.
+type Sendable struct {
+	Command string          `json:"command"`
+	Timeout time.Duration   `json:"timeout,omitempty"`
+	Limits  protocol.Limits `json:"limits,omitzero"`
+	Done    bool            `json:"-"` // the task has its result already: not to be sent
+}
+
+// ForSending reads what nodes need of the tasks ids, all in one read
+// transaction, and calls fn with each in turn (err: that task cannot be
+// read). It decodes no more than that: tasks go out at the rate results
+// come in, and a full Task with its result is several times the work.
+func (s *Store) ForSending(ids []uint64, fn func(i int, t Sendable, err error)) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		tasks, results := tx.Bucket(bucketTasks), tx.Bucket(bucketResults)
+		for i, id := range ids {
+			var t Sendable
+			v := tasks.Get(key(id))
+			if v == nil {
+				fn(i, t, fmt.Errorf("%w: %d", ErrNoTask, id))
+				continue
+			}
+			if err := json.Unmarshal(v, &t); err != nil {
+				fn(i, t, fmt.Errorf("task %d: corrupt record: %w", id, err))
+				continue
+			}
+			t.Done = results.Get(key(id)) != nil
+			fn(i, t, nil)
+		}
+		return nil
+	})
 }
 
 // Queued is a task without a result yet, as the queue needs it.

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ramfarm/ramfarm/protocol"
 )
 
 func openTemp(t testing.TB) (*Store, string) {
@@ -192,5 +194,37 @@ func TestDrainMarkSurvivesReopen(t *testing.T) {
 	n, err := s.NodeFor(mac)
 	if err != nil || !n.Drained || n.Name != "node1" {
 		t.Fatalf("after reopen: %+v %v, want node1 drained", n, err)
+	}
+}
+
+func TestForSendingReadsWhatNodesNeed(t *testing.T) {
+	s, _ := openTemp(t)
+	ids, err := s.AddTasks([]TaskSpec{
+		{Command: "echo a", Timeout: 3 * time.Second, Limits: protocol.Limits{Pids: 9}},
+		{Command: "echo done"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordResult(ids[1], Result{Node: "n", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var got []Sendable
+	var errs []error
+	err = s.ForSending([]uint64{ids[0], ids[1], 999}, func(i int, task Sendable, err error) {
+		got, errs = append(got, task), append(errs, err)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Sendable{Command: "echo a", Timeout: 3 * time.Second, Limits: protocol.Limits{Pids: 9}}
+	if got[0] != want || errs[0] != nil {
+		t.Errorf("queued task: %+v %v, want %+v", got[0], errs[0], want)
+	}
+	if !got[1].Done || errs[1] != nil {
+		t.Errorf("finished task: %+v %v, want Done", got[1], errs[1])
+	}
+	if !errors.Is(errs[2], ErrNoTask) {
+		t.Errorf("unknown task: %v, want ErrNoTask", errs[2])
 	}
 }

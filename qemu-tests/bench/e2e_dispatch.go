@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,10 @@ type DispatchConfig struct {
 	Workers        int           // parallelism: workers of one slot each (Slurm: one node with this many CPUs)
 	Prefetch       int           // ramfarm agents' --prefetch
 	Deadline       time.Duration // per system, from its setup to its teardown
+	// Only, if not empty, names the systems to run (ramfarm, limit, bare,
+	// workqueue, slurm); the others are skipped and print 0. For quick
+	// iterations: Slurm alone takes minutes.
+	Only []string
 }
 
 // taskCommand is every task's work on every system. Each runs it the way
@@ -67,16 +72,21 @@ func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
 	// ramfarm and the limit run back to back: of-limit compares them, and
 	// on a shared machine the load drifts over the minutes Slurm takes.
 	runs := []struct {
-		out *SystemRun
-		run func(context.Context, DispatchConfig, systemDirs) (SystemRun, error)
+		name string
+		out  *SystemRun
+		run  func(context.Context, DispatchConfig, systemDirs) (SystemRun, error)
 	}{
-		{&res.Ramfarm, runRamfarm},
-		{&res.Limit, runLimit},
-		{&res.Bare, runBeanstalk},
-		{&res.WorkQueue, runWorkQueue},
-		{&res.Slurm, runSlurm},
+		{"ramfarm", &res.Ramfarm, runRamfarm},
+		{"limit", &res.Limit, runLimit},
+		{"bare", &res.Bare, runBeanstalk},
+		{"workqueue", &res.WorkQueue, runWorkQueue},
+		{"slurm", &res.Slurm, runSlurm},
 	}
 	for _, r := range runs {
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, r.name) {
+			r.out.Name = r.name
+			continue
+		}
 		if err := runSystem(ctx, cfg, r.out, r.run); err != nil {
 			return res, err
 		}
