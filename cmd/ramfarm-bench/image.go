@@ -26,6 +26,7 @@ func benchImage(ctx context.Context, cfg bench.ImageConfig) int {
 			label, r.KernelBytes, r.InitrdBytes, r.RegisteredAt, r.AgentRSS, r.AgentIdleCPU)
 		fmt.Printf("bench image %s detail: idle-window=%.1fs heartbeat=%s qemu=tcg,1cpu,512MB,virtio-net\n",
 			kernel, r.IdleWindow, r.HeartbeatEvery)
+		fmt.Printf("bench image %s boot phases (guest uptime, s): %s\n", kernel, r.Phases)
 	}
 	return 0
 }

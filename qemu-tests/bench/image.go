@@ -29,11 +29,12 @@ type ImageConfig struct {
 type ImageResult struct {
 	Kernel         initramfs.Kernel
 	KernelBytes    int64
-	InitrdBytes    int64   // the minimal profile's initramfs, compressed
-	RegisteredAt   float64 // guest uptime, s, when the agent logged its registration
-	AgentRSS       int64   // bytes: PID 1 and the agent child, after the idle window
-	AgentIdleCPU   float64 // percent of one CPU, both processes, over the idle window
-	IdleWindow     float64 // s, as the guest measured it
+	InitrdBytes    int64      // the minimal profile's initramfs, compressed
+	RegisteredAt   float64    // guest uptime, s, when the agent logged its registration
+	Phases         BootPhases // where the time to RegisteredAt went
+	AgentRSS       int64      // bytes: PID 1 and the agent child, after the idle window
+	AgentIdleCPU   float64    // percent of one CPU, both processes, over the idle window
+	IdleWindow     float64    // s, as the guest measured it
 	HeartbeatEvery time.Duration
 }
 
@@ -91,6 +92,9 @@ func Image(ctx context.Context, cfg ImageConfig, kernel initramfs.Kernel) (Image
 		return res, err
 	}
 	if res.RegisteredAt, err = b.RegisteredUptime(); err != nil {
+		return res, err
+	}
+	if res.Phases, err = b.BootPhases(ctx); err != nil {
 		return res, err
 	}
 
