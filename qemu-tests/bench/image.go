@@ -27,15 +27,19 @@ type ImageConfig struct {
 
 // ImageResult is one kernel's figures.
 type ImageResult struct {
-	Kernel         initramfs.Kernel
-	KernelBytes    int64
-	InitrdBytes    int64      // the minimal profile's initramfs, compressed
-	RegisteredAt   float64    // guest uptime, s, when the agent logged its registration
-	Phases         BootPhases // where the time to RegisteredAt went
-	AgentRSS       int64      // bytes: PID 1 and the agent child, after the idle window
-	AgentIdleCPU   float64    // percent of one CPU, both processes, over the idle window
-	IdleWindow     float64    // s, as the guest measured it
-	HeartbeatEvery time.Duration
+	Kernel       initramfs.Kernel
+	KernelBytes  int64
+	InitrdBytes  int64      // the minimal profile's initramfs, compressed
+	RegisteredAt float64    // guest uptime, s, when the agent logged its registration
+	Phases       BootPhases // where the time to RegisteredAt went
+	// RegisteredAtICount is RegisteredAt of another boot whose clock
+	// counts guest instructions (ImageBootConfig.ICount): the same on a
+	// busy host as on a quiet one.
+	RegisteredAtICount float64
+	AgentRSS           int64   // bytes: PID 1 and the agent child, after the idle window
+	AgentIdleCPU       float64 // percent of one CPU, both processes, over the idle window
+	IdleWindow         float64 // s, as the guest measured it
+	HeartbeatEvery     time.Duration
 }
 
 // Image measures the minimal image with kernel.
@@ -71,17 +75,23 @@ func Image(ctx context.Context, cfg ImageConfig, kernel initramfs.Kernel) (Image
 	}
 
 	images := filepath.Join(dir, "images")
-	b, err := BootImage(ctx, ImageBootConfig{
-		Name: fmt.Sprintf("rfbimg%d%s", os.Getpid()%100000, string(kernel)[:1]), Ramfarm: cfg.Ramfarm,
-		ImagesDir: images, WorkDir: dir, Heartbeat: cfg.Heartbeat,
-		// The dispatcher's default --cmdline, "console=ttyS0 console=tty0
-		// quiet", less tty0: the last console= becomes /dev/console, and
-		// the agent's registration line must reach the serial port. quiet
-		// matters under TCG: without it the kernel spends about 0.25 s
-		// writing its boot messages to the emulated UART.
-		KernelArgs: "console=ttyS0 quiet",
-		Kernel:     filepath.Join(images, initramfs.KernelName), Initrd: filepath.Join(images, initramfs.InitrdName),
-	})
+	boot := func(name, workDir string, icount bool) (*ImageBoot, error) {
+		return BootImage(ctx, ImageBootConfig{
+			Name: fmt.Sprintf("rfbimg%d%s%s", os.Getpid()%100000, string(kernel)[:1], name), Ramfarm: cfg.Ramfarm,
+			ImagesDir: images, WorkDir: workDir, Heartbeat: cfg.Heartbeat, ICount: icount,
+			// The dispatcher's default --cmdline, "console=ttyS0 console=tty0
+			// quiet", less tty0: the last console= becomes /dev/console, and
+			// the agent's registration line must reach the serial port. quiet
+			// matters under TCG: without it the kernel spends about 0.25 s
+			// writing its boot messages to the emulated UART.
+			KernelArgs: "console=ttyS0 quiet",
+			Kernel:     filepath.Join(images, initramfs.KernelName), Initrd: filepath.Join(images, initramfs.InitrdName),
+		})
+	}
+	if res.RegisteredAtICount, err = registeredUptimeOf(boot("i", filepath.Join(dir, "icount"), true)); err != nil {
+		return res, fmt.Errorf("instruction-counted boot: %w", err)
+	}
+	b, err := boot("", dir, false)
 	if b != nil {
 		defer b.Close()
 	}
@@ -113,6 +123,19 @@ func Image(ctx context.Context, cfg ImageConfig, kernel initramfs.Kernel) (Image
 	res.AgentRSS = after.rssBytes
 	res.AgentIdleCPU = float64(after.ticks-before.ticks) / userHZ / res.IdleWindow * 100
 	return res, nil
+}
+
+// registeredUptimeOf is the RegisteredUptime of a boot that has nothing
+// else to measure; it powers the node off.
+func registeredUptimeOf(b *ImageBoot, err error) (float64, error) {
+	if b == nil {
+		return 0, err
+	}
+	defer b.Close()
+	if err != nil {
+		return 0, fmt.Errorf("%w; serial console:\n%s", err, b.Serial())
+	}
+	return b.RegisteredUptime()
 }
 
 // userHZ is the unit of the CPU times in /proc/PID/stat on Linux x86.
