@@ -25,8 +25,8 @@ build: deps
 # The node image: images/vmlinuz and an initramfs per profile (see images/README.md).
 # KERNEL=custom boots the kernel from `make kernel` instead of Debian's.
 # PROFILE names images/profiles/NAME.profile files, comma-separated:
-# minimal (the default, images/ramfarm-node.cpio.zst), tools, runtimes
-# (images/ramfarm-node-NAME.cpio.zst); PROFILE_DIR adds a directory of your own.
+# minimal (the default, images/ramfarm-node.cpio.lz4), tools, runtimes
+# (images/ramfarm-node-NAME.cpio.lz4); PROFILE_DIR adds a directory of your own.
 KERNEL ?= debian
 PROFILE ?= minimal
 PROFILE_DIR ?=
@@ -82,4 +82,4 @@ fuzz:
 	$(GO) test ./agent/kexec -run '^$$' -fuzz FuzzReadHeader -fuzztime 30s
 
 clean:
-	rm -rf $(BIN) $(IMAGES)/*.zst $(IMAGES)/*.gz $(IMAGES)/vmlinuz $(IMAGES)/vmlinuz-ramfarm $(IMAGES)/manifest.json
+	rm -rf $(BIN) $(IMAGES)/*.lz4 $(IMAGES)/*.zst $(IMAGES)/*.gz $(IMAGES)/vmlinuz $(IMAGES)/vmlinuz-ramfarm $(IMAGES)/manifest.json

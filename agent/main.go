@@ -89,7 +89,8 @@ func runOnNode() int {
 		log.Error("network", "err", err)
 		return 1
 	}
-	log.Info("network up", "interface", lease.Interface, "addr", lease.Addr, "hostname", lease.Hostname)
+	// netconf.Up has logged the lease; every console line costs boot time
+	// under TCG (the emulated UART), so it is not repeated here.
 	go netconf.Maintain(ctx, lease, log)
 	dispatcher := boot["ramfarm.dispatcher"]
 	if dispatcher == "" {

@@ -7,8 +7,8 @@
 //   - vmlinuz: the kernel, copied as is: the host's Debian kernel, or the
 //     custom one `make kernel` builds (Config.Kernel).
 //   - an initramfs per profile (see Profile and buildInitrd):
-//     ramfarm-node.cpio.zst for the default profile, minimal, and
-//     ramfarm-node-NAME.cpio.zst for any other (InitrdFileName).
+//     ramfarm-node.cpio.lz4 for the default profile, minimal, and
+//     ramfarm-node-NAME.cpio.lz4 for any other (InitrdFileName).
 //   - manifest.json: the files above with their sizes and sha256.
 //
 // The same inputs (source tree, Go toolchain, kernel, busybox and the host
@@ -29,7 +29,7 @@ import (
 // Artifact names in the output directory.
 const (
 	KernelName   = "vmlinuz"
-	InitrdName   = "ramfarm-node.cpio.zst"
+	InitrdName   = "ramfarm-node" + InitrdExt
 	ManifestName = "manifest.json"
 )
 

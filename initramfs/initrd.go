@@ -35,7 +35,7 @@ type imageInfo struct {
 }
 
 // buildInitrd writes the root file system of profile p to w as a
-// zstd-compressed cpio archive, assembled by u-root's mkuimage, and the
+// LZ4-compressed cpio archive, assembled by u-root's mkuimage, and the
 // archive's size before compression to *unpacked:
 //
 //   - /bin/ramfarm-agent, built from RepoDir's module, and /init linking to
@@ -99,7 +99,7 @@ func buildInitrd(w io.Writer, cfg Config, release string, modules *moduleSelecti
 		uimage.WithSkipLDD(),
 		uimage.WithFiles(moduleFiles(release, modules)...),
 		uimage.WithFiles(hostFiles...),
-		uimage.WithOutput(zstdCPIO{w: w, unpacked: unpacked}),
+		uimage.WithOutput(lz4CPIO{w: w, unpacked: unpacked}),
 	}
 	if len(p.URoot) > 0 {
 		var pkgs []string

@@ -46,7 +46,7 @@ type HostFile struct {
 const ProfileExt = ".profile"
 
 // profileName is what a profile may be called: it becomes part of a file
-// name (ramfarm-node-NAME.cpio.zst) and of kernel command lines.
+// name (ramfarm-node-NAME.cpio.lz4) and of kernel command lines.
 var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // urootCommand is a u-root core command's name (a directory in cmds/core).

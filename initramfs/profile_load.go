@@ -21,12 +21,12 @@ const BuiltinProfileDir = "images/profiles"
 // InitrdFileName is the initramfs file of a profile in the output
 // directory. The default profile keeps the name the image always had, so
 // the dispatcher's default --initrd and everything that boots it still
-// find it; any other profile P is ramfarm-node-P.cpio.zst.
+// find it; any other profile P is ramfarm-node-P.cpio.lz4.
 func InitrdFileName(profile string) string {
 	if profile == DefaultProfile {
 		return InitrdName
 	}
-	return "ramfarm-node-" + profile + ".cpio.zst"
+	return "ramfarm-node-" + profile + InitrdExt
 }
 
 // LoadProfile reads the profile ref and everything it includes, merged into

@@ -206,7 +206,7 @@ func TestInitrdFileName(t *testing.T) {
 	if got := InitrdFileName(DefaultProfile); got != InitrdName {
 		t.Errorf("default profile's initrd is %s, want %s", got, InitrdName)
 	}
-	if got := InitrdFileName("tools"); got != "ramfarm-node-tools.cpio.zst" {
+	if got := InitrdFileName("tools"); got != "ramfarm-node-tools.cpio.lz4" {
 		t.Errorf("tools' initrd is %s", got)
 	}
 }

@@ -4,37 +4,53 @@ import (
 	"errors"
 	"io"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 
 	"github.com/u-root/mkuimage/cpio"
 	"github.com/u-root/mkuimage/uimage/initramfs"
 )
 
-// zstdCPIO is where mkuimage writes the image: a zstd-compressed newc
-// archive, the format the kernel unpacks into its rootfs. zstd rather than
-// gzip: the kernel unpacks it several times faster (with gzip, unpacking
-// took a third of a node's boot under TCG) and it is smaller. Both the
-// custom kernel (CONFIG_RD_ZSTD) and Debian's read it.
+// InitrdExt is the initramfs files' extension: the compression the kernel
+// reads them with.
+const InitrdExt = ".cpio.lz4"
+
+// lz4CPIO is where mkuimage writes the image: an LZ4-compressed newc
+// archive, the format the kernel unpacks into its rootfs.
+//
+// LZ4 rather than zstd or gzip: unpacking is on every node's boot path,
+// and LZ4 decompresses with a fraction of the instructions. Under QEMU TCG
+// (bench image, `initramfs_async=0` to time it alone) the kernel unpacked
+// the 8 MB minimal archive in about 0.07 s from LZ4, 0.22-0.24 s from zstd
+// and 0.44 s from gzip. The price is size: 3.8 MB instead of zstd's 3.2 MB
+// (the node image's budget is 5 MB), 0.6 MB more for iPXE to download. On
+// real hardware both decompress in milliseconds and the download is as
+// short, so LZ4 costs nothing there either.
+//
+// The kernel reads only LZ4's legacy frame format (lz4 -l): blocks of up
+// to 8 MB, no checksums. Both the custom kernel (CONFIG_RD_LZ4) and
+// Debian's read it.
+//
 // unpacked, if not nil, receives the size of the archive before
 // compression: what the node's RAM holds once the kernel has unpacked it.
-type zstdCPIO struct {
+type lz4CPIO struct {
 	w        io.Writer
 	unpacked *int64
 }
 
-func (g zstdCPIO) OpenWriter() (initramfs.Writer, error) {
-	// One goroutine: zstd's parallel encoding is not byte-for-byte
-	// reproducible across machines with different core counts.
-	zw, err := zstd.NewWriter(g.w, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
-	if err != nil {
+func (g lz4CPIO) OpenWriter() (initramfs.Writer, error) {
+	zw := lz4.NewWriter(g.w)
+	// One goroutine: the blocks, and so the bytes, then do not depend on
+	// the build machine's core count. Level 9 (LZ4 HC) compresses best
+	// and decompresses as fast as any level.
+	if err := zw.Apply(lz4.LegacyOption(true), lz4.CompressionLevelOption(lz4.Level9), lz4.ConcurrencyOption(1)); err != nil {
 		return nil, err
 	}
 	counter := &countingWriter{w: zw, n: g.unpacked}
 	if counter.n == nil {
 		counter.n = new(int64)
 	}
-	// A zstd frame holds no file name or mtime: same input, same bytes.
-	return &zstdCPIOWriter{records: cpio.Newc.Writer(counter), zw: zw}, nil
+	// A legacy LZ4 frame holds no file name or mtime: same input, same bytes.
+	return &lz4CPIOWriter{records: cpio.Newc.Writer(counter), zw: zw}, nil
 }
 
 type countingWriter struct {
@@ -48,15 +64,15 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-type zstdCPIOWriter struct {
+type lz4CPIOWriter struct {
 	records cpio.RecordWriter
-	zw      *zstd.Encoder
+	zw      *lz4.Writer
 }
 
 // WriteRecord writes r with every host-specific field (mtime, uid, inode)
 // zeroed. mkuimage already does so for most records; doing it here covers
 // all of them.
-func (w *zstdCPIOWriter) WriteRecord(r cpio.Record) error {
+func (w *lz4CPIOWriter) WriteRecord(r cpio.Record) error {
 	r = cpio.MakeReproducible(r)
 	if r.Name == "." {
 		// mkuimage adds its private build directory (mode 0700) as the
@@ -67,6 +83,6 @@ func (w *zstdCPIOWriter) WriteRecord(r cpio.Record) error {
 	return w.records.WriteRecord(r)
 }
 
-func (w *zstdCPIOWriter) Finish() error {
+func (w *lz4CPIOWriter) Finish() error {
 	return errors.Join(cpio.WriteTrailer(w.records), w.zw.Close())
 }

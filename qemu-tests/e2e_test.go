@@ -17,6 +17,7 @@ import (
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
 	"github.com/ramfarm/ramfarm/dispatcher/console"
+	"github.com/ramfarm/ramfarm/initramfs"
 	"github.com/ramfarm/ramfarm/qemu-tests/cluster"
 	"github.com/ramfarm/ramfarm/qemu-tests/vm"
 )
@@ -150,7 +151,7 @@ func prepare(t *testing.T) env {
 		t.Fatal("qemu-system-x86_64 not found: run `make deps`")
 	}
 	images, _ := filepath.Abs("../images")
-	for _, f := range []string{"vmlinuz", "ramfarm-node.cpio.zst"} {
+	for _, f := range []string{initramfs.KernelName, initramfs.InitrdName} {
 		if _, err := os.Stat(filepath.Join(images, f)); err != nil {
 			t.Fatalf("node image missing (%v): run `make image` first", err)
 		}
@@ -175,7 +176,7 @@ func assertBootedOverPXE(t *testing.T, c *cluster.Cluster, i int, n api.Node) {
 		{`msg="DHCP lease"`, "mac=" + mac},
 		{`msg="HTTP request"`, "path=/boot.ipxe", peer},
 		{`msg="HTTP request"`, "path=/boot/vmlinuz", peer},
-		{`msg="HTTP request"`, "path=/boot/ramfarm-node.cpio.zst", peer},
+		{`msg="HTTP request"`, "path=/boot/" + initramfs.InitrdName, peer},
 	}
 	for _, words := range evidence {
 		if !logHasLine(log, words...) {

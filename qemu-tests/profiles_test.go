@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/initramfs"
 	"github.com/ramfarm/ramfarm/qemu-tests/cluster"
 )
 
@@ -32,8 +33,8 @@ func wantProfile(i int) string {
 func writeBootProfiles(t *testing.T, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, "boot-profiles.conf")
-	content := fmt.Sprintf("[profile roomy]\nkernel = vmlinuz\ninitrd = ramfarm-node.cpio.zst\ncmdline = %s\n\n[node %s]\nprofile = roomy\n",
-		roomyCmdline, cluster.MAC(roomyMachine))
+	content := fmt.Sprintf("[profile roomy]\nkernel = vmlinuz\ninitrd = %s\ncmdline = %s\n\n[node %s]\nprofile = roomy\n",
+		initramfs.InitrdName, roomyCmdline, cluster.MAC(roomyMachine))
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}

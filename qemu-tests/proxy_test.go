@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/ramfarm/ramfarm/initramfs"
 	"github.com/ramfarm/ramfarm/qemu-tests/cluster"
 	"github.com/ramfarm/ramfarm/qemu-tests/vm"
 )
@@ -58,7 +59,7 @@ func TestProxyDHCP(t *testing.T) {
 	}
 	assertProxyReplies(t, o.packets(t), mac)
 	peer := "peer=" + node.IP + ":"
-	for _, path := range []string{"/boot.ipxe", "/boot/vmlinuz", "/boot/ramfarm-node.cpio.zst"} {
+	for _, path := range []string{"/boot.ipxe", "/boot/vmlinuz", "/boot/" + initramfs.InitrdName} {
 		if !logHasLine(log, `msg="HTTP request"`, "path="+path+" ", peer) {
 			t.Errorf("dispatcher log: %s did not fetch %s", node.IP, path)
 		}

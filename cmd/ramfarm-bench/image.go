@@ -24,8 +24,11 @@ func benchImage(ctx context.Context, cfg bench.ImageConfig) int {
 		}
 		fmt.Printf("%s kernel=%d initramfs-minimal=%d boot-to-ready-uptime=%.2f agent-rss=%d agent-idle-cpu=%.2f\n",
 			label, r.KernelBytes, r.InitrdBytes, r.RegisteredAt, r.AgentRSS, r.AgentIdleCPU)
-		fmt.Printf("bench image %s detail: idle-window=%.1fs heartbeat=%s qemu=tcg,1cpu,512MB,virtio-net\n",
-			kernel, r.IdleWindow, r.HeartbeatEvery)
+		fmt.Printf("bench image %s detail: idle-window=%.1fs heartbeat=%s qemu=tcg,1cpu,512MB,virtio-net cmdline=%q\n",
+			kernel, r.IdleWindow, r.HeartbeatEvery, bench.ImageKernelArgs)
+		fmt.Printf("bench image %s boot phases (guest uptime, s): %s\n", kernel, r.Phases)
+		fmt.Printf("bench image %s boot-to-ready-icount=%.3f (another boot, guest clock counting instructions at 1 ns: host load does not move it, TCG translation is not in it)\n",
+			kernel, r.RegisteredAtICount)
 	}
 	return 0
 }

@@ -110,7 +110,7 @@ Flags:
 	bootClients := fs.Int("boot-clients", 200, "boot-files: simulated clients booting at once")
 	bootDeadline := fs.Duration("boot-deadline", 10*time.Minute, "boot-files: each client's deadline")
 	kernel := fs.String("kernel", "vmlinuz", "boot-files, boot-to-ready: kernel file `name` in -images")
-	initrd := fs.String("initrd", "ramfarm-node.cpio.zst", "boot-files, boot-to-ready: initramfs file `name` in -images")
+	initrd := fs.String("initrd", "ramfarm-node.cpio.lz4", "boot-files, boot-to-ready: initramfs file `name` in -images")
 	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "boot-files, boot-to-ready: `directory` with undionly.kpxe")
 	keep := fs.Bool("keep", false, "keep the work directory (logs, serial consoles) and print where it is")
 	idle := fs.Duration("idle", 30*time.Second, "image: idle window over which the agent's CPU is measured")

@@ -24,12 +24,12 @@ writes it to the -out directory, which the dispatcher serves over PXE:
                         kernel (/boot/vmlinuz-<release>); with -kernel
                         custom, ramfarm's own (images/vmlinuz-ramfarm, built
                         by "make kernel", every NIC driver built in)
-  ramfarm-node.cpio.zst  the initramfs of the default profile, minimal: our
+  ramfarm-node.cpio.lz4  the initramfs of the default profile, minimal: our
                         agent as /init (PID 1), busybox as /bin/sh and the
                         usual tools for tasks, and, for the Debian kernel
                         only, the NIC modules of common servers and QEMU
                         with a modules.dep and modules.alias listing only them
-  ramfarm-node-NAME.cpio.zst
+  ramfarm-node-NAME.cpio.lz4
                         the initramfs of any other profile NAME
   manifest.json         kernel release, and size and sha256 of each file
 

@@ -27,14 +27,19 @@ type ImageConfig struct {
 
 // ImageResult is one kernel's figures.
 type ImageResult struct {
-	Kernel         initramfs.Kernel
-	KernelBytes    int64
-	InitrdBytes    int64   // the minimal profile's initramfs, compressed
-	RegisteredAt   float64 // guest uptime, s, when the agent logged its registration
-	AgentRSS       int64   // bytes: PID 1 and the agent child, after the idle window
-	AgentIdleCPU   float64 // percent of one CPU, both processes, over the idle window
-	IdleWindow     float64 // s, as the guest measured it
-	HeartbeatEvery time.Duration
+	Kernel       initramfs.Kernel
+	KernelBytes  int64
+	InitrdBytes  int64      // the minimal profile's initramfs, compressed
+	RegisteredAt float64    // guest uptime, s, when the agent logged its registration
+	Phases       BootPhases // where the time to RegisteredAt went
+	// RegisteredAtICount is RegisteredAt of another boot whose clock
+	// counts guest instructions (ImageBootConfig.ICount): the same on a
+	// busy host as on a quiet one.
+	RegisteredAtICount float64
+	AgentRSS           int64   // bytes: PID 1 and the agent child, after the idle window
+	AgentIdleCPU       float64 // percent of one CPU, both processes, over the idle window
+	IdleWindow         float64 // s, as the guest measured it
+	HeartbeatEvery     time.Duration
 }
 
 // Image measures the minimal image with kernel.
@@ -70,17 +75,18 @@ func Image(ctx context.Context, cfg ImageConfig, kernel initramfs.Kernel) (Image
 	}
 
 	images := filepath.Join(dir, "images")
-	b, err := BootImage(ctx, ImageBootConfig{
-		Name: fmt.Sprintf("rfbimg%d%s", os.Getpid()%100000, string(kernel)[:1]), Ramfarm: cfg.Ramfarm,
-		ImagesDir: images, WorkDir: dir, Heartbeat: cfg.Heartbeat,
-		// The dispatcher's default --cmdline, "console=ttyS0 console=tty0
-		// quiet", less tty0: the last console= becomes /dev/console, and
-		// the agent's registration line must reach the serial port. quiet
-		// matters under TCG: without it the kernel spends about 0.25 s
-		// writing its boot messages to the emulated UART.
-		KernelArgs: "console=ttyS0 quiet",
-		Kernel:     filepath.Join(images, initramfs.KernelName), Initrd: filepath.Join(images, initramfs.InitrdName),
-	})
+	boot := func(name, workDir string, icount bool) (*ImageBoot, error) {
+		return BootImage(ctx, ImageBootConfig{
+			Name: fmt.Sprintf("rfbimg%d%s%s", os.Getpid()%100000, string(kernel)[:1], name), Ramfarm: cfg.Ramfarm,
+			ImagesDir: images, WorkDir: workDir, Heartbeat: cfg.Heartbeat, ICount: icount,
+			KernelArgs: ImageKernelArgs,
+			Kernel:     filepath.Join(images, initramfs.KernelName), Initrd: filepath.Join(images, initramfs.InitrdName),
+		})
+	}
+	if res.RegisteredAtICount, err = registeredUptimeOf(boot("i", filepath.Join(dir, "icount"), true)); err != nil {
+		return res, fmt.Errorf("instruction-counted boot: %w", err)
+	}
+	b, err := boot("", dir, false)
 	if b != nil {
 		defer b.Close()
 	}
@@ -91,6 +97,9 @@ func Image(ctx context.Context, cfg ImageConfig, kernel initramfs.Kernel) (Image
 		return res, err
 	}
 	if res.RegisteredAt, err = b.RegisteredUptime(); err != nil {
+		return res, err
+	}
+	if res.Phases, err = b.BootPhases(ctx); err != nil {
 		return res, err
 	}
 
@@ -109,6 +118,42 @@ func Image(ctx context.Context, cfg ImageConfig, kernel initramfs.Kernel) (Image
 	res.AgentRSS = after.rssBytes
 	res.AgentIdleCPU = float64(after.ticks-before.ticks) / userHZ / res.IdleWindow * 100
 	return res, nil
+}
+
+// ImageKernelArgs is the command line the image benchmark boots: the
+// dispatcher's default --cmdline, "console=ttyS0 console=tty0 quiet", less
+// tty0 (the last console= becomes /dev/console, and the agent's
+// registration line must reach the serial port), plus QEMUKernelArgs, as
+// docs/boot-profiles.example's profile qemu. quiet matters under TCG:
+// without it the kernel spends about 0.25 s writing its boot messages to
+// the emulated UART.
+const ImageKernelArgs = "console=ttyS0 quiet " + QEMUKernelArgs
+
+// QEMUKernelArgs are for QEMU's default machine (i440FX, SeaBIOS) only,
+// never for bare metal:
+//
+//   - acpi=noirq routes PCI interrupts by the BIOS's PIRQ table, not by
+//     ACPI's _PRT. QEMU's i440FX firmware computes _PRT with a 128-turn
+//     AML loop, and Linux evaluates it for each PCI device it enables:
+//     about 90 million guest instructions, 0.13-0.15 s under TCG, per
+//     device (virtio-net and virtio-rng here). Real firmware has a static
+//     _PRT, and UEFI servers have no PIRQ table to fall back on.
+//   - no_timer_check skips the test of the timer interrupt's routing
+//     through the IO-APIC, as Linux does by itself under KVM (25 million
+//     guest instructions of waiting).
+const QEMUKernelArgs = "acpi=noirq no_timer_check"
+
+// registeredUptimeOf is the RegisteredUptime of a boot that has nothing
+// else to measure; it powers the node off.
+func registeredUptimeOf(b *ImageBoot, err error) (float64, error) {
+	if b == nil {
+		return 0, err
+	}
+	defer b.Close()
+	if err != nil {
+		return 0, fmt.Errorf("%w; serial console:\n%s", err, b.Serial())
+	}
+	return b.RegisteredUptime()
 }
 
 // userHZ is the unit of the CPU times in /proc/PID/stat on Linux x86.

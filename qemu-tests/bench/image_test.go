@@ -54,3 +54,21 @@ func TestAgentUsageScriptSamplesBothProcesses(t *testing.T) {
 		}
 	}
 }
+
+func TestConsoleUptime(t *testing.T) {
+	// PID 1 logs its uptime first (in place of the time), the agent last.
+	// PID 1's first line shares the console line the firmware's last
+	// escape sequence left.
+	serial := "SeaBIOS\n" +
+		"Booting from ROM..\x1b[2J" + `uptime=1.190 level=INFO msg="agent started" pid=1 agent_pid=31` + "\n" +
+		`time=2026-11-21T10:54:12Z level=INFO msg="network up" agent=ramfarm interface=eth0 uptime=1.352` + "\n" +
+		`time=2026-11-21T10:54:12Z level=INFO msg="registered with dispatcher" agent=ramfarm node=node1 uptime=1.497` + "\n"
+	for msg, want := range map[string]float64{"agent started": 1.19, "network up": 1.352, "registered with dispatcher": 1.497, "drivers loaded": 0} {
+		if got := consoleUptime(serial, msg); got != want {
+			t.Errorf("consoleUptime(%q) = %v, want %v", msg, got, want)
+		}
+	}
+	if m := runInitLine.FindStringSubmatch("[    0.984143] Run /init as init process\n"); m == nil || m[1] != "0.984143" {
+		t.Errorf("runInitLine match %q", m)
+	}
+}
