@@ -17,7 +17,7 @@ import (
 //	# comment
 //	[profile tools]
 //	kernel  = vmlinuz
-//	initrd  = ramfarm-tools.cpio.zst
+//	initrd  = ramfarm-tools.cpio.lz4
 //	cmdline = console=ttyS0 quiet
 //
 //	[group rack2]

@@ -3,6 +3,8 @@ package console
 import (
 	"bytes"
 	"flag"
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ramfarm/ramfarm/dispatcher/api"
+	"github.com/ramfarm/ramfarm/initramfs"
 )
 
 func TestConfigFileFillsFlagsNotGiven(t *testing.T) {
@@ -152,5 +155,23 @@ func TestExitCodes(t *testing.T) {
 		if code := Main(tc.args); code != tc.want {
 			t.Errorf("ramfarm %v: exit %d, want %d", tc.args, code, tc.want)
 		}
+	}
+}
+
+// The dispatcher's default initramfs is the one `make image` builds.
+func TestInitrdDefaultIsWhatMakeImageBuilds(t *testing.T) {
+	// The flag package prints help on stderr.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	serve([]string{"--help"}, io.Discard)
+	os.Stderr = stderr
+	w.Close()
+	help, _ := io.ReadAll(r)
+	if want := fmt.Sprintf("(default %q)", initramfs.InitrdName); !strings.Contains(string(help), want) {
+		t.Fatalf("serve --help does not say %s:\n%s", want, help)
 	}
 }

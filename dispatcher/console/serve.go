@@ -64,7 +64,9 @@ Flags:
 	leaseTime := fs.Duration("lease-time", time.Hour, "DHCP lease time")
 	bootDir := fs.String("boot-dir", "images", "`directory` with the node kernel and initramfs (see `make image`)")
 	kernel := fs.String("kernel", "vmlinuz", "kernel file `name` in --boot-dir")
-	initrd := fs.String("initrd", "ramfarm-node.cpio.zst", "initramfs file `name` in --boot-dir")
+	// The name `make image` gives the minimal image (initramfs.InitrdName;
+	// not imported, to keep the image builder out of this binary).
+	initrd := fs.String("initrd", "ramfarm-node.cpio.lz4", "initramfs file `name` in --boot-dir")
 	cmdline := fs.String("cmdline", "console=ttyS0 console=tty0 quiet", "kernel command line for nodes (the dispatcher adds its address and the token)")
 	bootProfiles := fs.String("boot-profiles", "", "`file` of boot profiles: which kernel, initramfs and command line each node boots, by MAC or group (docs/operations.md); --kernel, --initrd and --cmdline are the profile \"default\" unless the file defines it")
 	ipxeDir := fs.String("ipxe-dir", "/usr/lib/ipxe", "`directory` with iPXE binaries for PXE firmware (Debian's ipxe package)")
