@@ -198,6 +198,22 @@ func decodeFast(body []byte) (m Message, ok bool) {
 			return s.refField(key, &r.TaskRef)
 		})
 		m = r
+	case TypeHeartbeat:
+		// Decoded only: a dispatcher reads one per node per period, ten
+		// thousand a second in a large cluster; an agent sends one.
+		h := &Heartbeat{}
+		ok = s.object(func(key []byte) bool {
+			switch string(key) {
+			case "load1":
+				return s.float(&h.Load1)
+			case "mem_available_bytes":
+				return s.uint(&h.MemAvailableBytes)
+			case "running":
+				return s.refs(&h.Running)
+			}
+			return false
+		})
+		m = h
 	default:
 		return nil, false
 	}
@@ -295,6 +311,62 @@ func (s *scanner) number() (magnitude uint64, negative, ok bool) {
 	}
 	n := s.i - digits
 	return magnitude, negative, n > 0 && (n == 1 || s.b[digits] != '0')
+}
+
+// float reads a number as JSON writes it (-?int, optional fraction and
+// exponent) into a float64, as encoding/json does, with strconv. Out of
+// range is left to encoding/json, which says why.
+func (s *scanner) float(v *float64) bool {
+	start := s.i
+	if _, _, ok := s.number(); !ok {
+		return false
+	}
+	if s.literal(".") && !s.digits() {
+		return false
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if !s.digits() {
+			return false
+		}
+	}
+	f, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+	*v = f
+	return err == nil
+}
+
+// digits reads one or more decimal digits.
+func (s *scanner) digits() bool {
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	return s.i > start
+}
+
+// refs reads a non-empty array of task references; an empty one is left to
+// encoding/json (it decodes to an empty, non-nil slice).
+func (s *scanner) refs(v *[]TaskRef) bool {
+	if !s.literal("[") {
+		return false
+	}
+	*v = nil
+	for {
+		var r TaskRef
+		if !s.object(func(key []byte) bool { return s.refField(key, &r) }) {
+			return false
+		}
+		*v = append(*v, r)
+		if s.literal("]") {
+			return true
+		}
+		if !s.literal(",") {
+			return false
+		}
+	}
 }
 
 // int64 reads a signed integer within [min, max].

@@ -95,6 +95,30 @@ func TestHotFramesTakeTheFastPath(t *testing.T) {
 	}
 }
 
+// Heartbeats, one per node per period, take the fast path as agents encode
+// them; those it leaves (no running task: an empty list) still decode.
+func TestHeartbeatsTakeTheFastPath(t *testing.T) {
+	for _, h := range []*Heartbeat{
+		{Load1: 0.25, MemAvailableBytes: 1 << 30, Running: []TaskRef{{ID: 7, Attempt: 1}, {ID: 1 << 40, Attempt: 3}}},
+		{Load1: 1234.5678e10, MemAvailableBytes: 0, Running: []TaskRef{{ID: 1}}},
+		{Load1: 1e-9, MemAvailableBytes: 42},
+		{},
+	} {
+		frame, err := Encode(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := decodeFast(frame[4:]); ok && !reflect.DeepEqual(got, h) {
+			t.Errorf("%s: fast path gave %+v", frame[4:], got)
+		} else if !ok && len(h.Running) > 0 {
+			t.Errorf("%s does not take the fast path", frame[4:])
+		}
+		if got, err := Decode(frame[4:]); err != nil || !reflect.DeepEqual(got, h) {
+			t.Errorf("%s: decoded %+v, %v", frame[4:], got, err)
+		}
+	}
+}
+
 // Whatever the fast decoder accepts, encoding/json decodes to the same
 // message: the fast path changes the speed, never the meaning.
 func FuzzFastDecodeAgreesWithJSON(f *testing.F) {
@@ -111,6 +135,11 @@ func FuzzFastDecodeAgreesWithJSON(f *testing.F) {
 		`{"type":"result","body":{"id":1,"attempt":1,"exit_code":0,"stdout":"aGk=","started":"2026-11-21T10:00:00.5Z","duration":3}}`,
 		`{"type":"result","body":{"id":1,"attempt":1,"exit_code":0,"stdout":"","started":"2026-11-21T10:00:00+01:00","duration":3}}`,
 		`{"type":"result","body":{"id":1,"exit_code":-1,"error":"timed out","started":"0001-01-01T00:00:00Z","duration":-3}}`,
+		`{"type":"heartbeat","body":{"load1":0.25,"mem_available_bytes":1073741824,"running":[{"id":7,"attempt":1},{"id":9,"attempt":2}]}}`,
+		`{"type":"heartbeat","body":{"load1":-0.0e-0,"mem_available_bytes":0,"running":[{"id":1}],"running":[{"attempt":2}]}}`,
+		`{"type":"heartbeat","body":{"load1":1e400,"mem_available_bytes":1}}`,
+		`{"type":"heartbeat","body":{"load1":1.,"mem_available_bytes":1}}`,
+		`{"type":"heartbeat","body":{"load1":12345678901234567890123,"mem_available_bytes":1}}`,
 	} {
 		f.Add([]byte(seed))
 	}
