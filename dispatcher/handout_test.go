@@ -23,11 +23,14 @@ func TestHandoutReadsTheCommandAndSkipsFinishedTasks(t *testing.T) {
 	}
 	h.d.mu.Unlock()
 
-	task := h.d.taskFor(&handout{node: n, ref: protocol.TaskRef{ID: ids[0], Attempt: 1}})
-	if task == nil || task.Command != "echo queued" || task.ID != ids[0] || task.Attempt != 1 {
+	tasks := h.d.tasksFor([]*handout{
+		{node: n, ref: protocol.TaskRef{ID: ids[0], Attempt: 1}},
+		{node: n, ref: protocol.TaskRef{ID: ids[1], Attempt: 1}},
+	})
+	if task := tasks[0]; task == nil || task.Command != "echo queued" || task.ID != ids[0] || task.Attempt != 1 {
 		t.Fatalf("handout of a queued task became %+v, want its command", task)
 	}
-	if task := h.d.taskFor(&handout{node: n, ref: protocol.TaskRef{ID: ids[1], Attempt: 1}}); task != nil {
+	if task := tasks[1]; task != nil {
 		t.Fatalf("handout of a finished task became %+v, want nothing sent", task)
 	}
 	h.d.mu.Lock()

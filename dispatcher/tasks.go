@@ -148,11 +148,6 @@ func (d *Dispatcher) tasksFor(hs []*handout) []*protocol.Task {
 	return out
 }
 
-// taskFor is tasksFor for one handout.
-func (d *Dispatcher) taskFor(h *handout) *protocol.Task {
-	return d.tasksFor([]*handout{h})[0]
-}
-
 // unsendable ends the lease of a handout that is not sent: err is why its
 // record could not be read, or nil if the task finished meanwhile.
 func (d *Dispatcher) unsendable(h *handout, err error) {
