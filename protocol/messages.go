@@ -164,7 +164,7 @@ type Command struct {
 // node refuses a file whose sha256 differs, so no one on the LAN can slip a
 // kernel in.
 type BootImage struct {
-	Kernel       string `json:"kernel"`        // http:// URL
+	Kernel       string `json:"kernel"`        // http:// URL (not https: see Validate)
 	KernelSHA256 string `json:"kernel_sha256"` // lowercase hex
 	Initrd       string `json:"initrd"`
 	InitrdSHA256 string `json:"initrd_sha256"`

@@ -125,16 +125,17 @@ func (c *Command) validate() error {
 const MaxCmdline = 2047
 
 // Validate reports a boot image a node could not fetch or check: URLs that
-// are not http(s), digests that are not sha256 in hex, a command line the
-// kernel would truncate.
+// are not http:// (what the dispatcher's boot server speaks and the agent
+// fetches; the digests, not the transport, vouch for the files), digests
+// that are not sha256 in hex, a command line the kernel would truncate.
 func (b *BootImage) Validate() error {
 	for _, f := range []struct{ what, url, sum string }{
 		{"kernel", b.Kernel, b.KernelSHA256},
 		{"initrd", b.Initrd, b.InitrdSHA256},
 	} {
 		u, err := url.Parse(f.url)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("boot image: %s URL %q is not an http(s) URL", f.what, truncate(f.url, 80))
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return fmt.Errorf("boot image: %s URL %q is not an http:// URL", f.what, truncate(f.url, 80))
 		}
 		if sum, err := hex.DecodeString(f.sum); err != nil || len(sum) != sha256.Size || strings.ToLower(f.sum) != f.sum {
 			return fmt.Errorf("boot image: %s sha256 %q is not %d lowercase hex digits", f.what, truncate(f.sum, 80), 2*sha256.Size)
