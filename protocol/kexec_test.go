@@ -27,6 +27,7 @@ func TestKexecCommandRejectsBadBootImages(t *testing.T) {
 	cases := map[string]func(b *BootImage){
 		"file URL":              func(b *BootImage) { b.Kernel = "file:///etc/shadow" },
 		"URL without host":      func(b *BootImage) { b.Initrd = "http:///boot/x" },
+		"https URL":             func(b *BootImage) { b.Kernel = "https://10.0.0.1/boot/vmlinuz" },
 		"short digest":          func(b *BootImage) { b.KernelSHA256 = "abcd" },
 		"uppercase digest":      func(b *BootImage) { b.InitrdSHA256 = strings.Repeat("AB", 32) },
 		"not hex":               func(b *BootImage) { b.KernelSHA256 = strings.Repeat("zz", 32) },
