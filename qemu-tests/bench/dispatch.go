@@ -109,8 +109,8 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 		TasksPerSecond: float64(cfg.Tasks) / elapsed.Seconds(),
 		P50:            percentile(latencies, 0.50),
 		P99:            percentile(latencies, 0.99),
-		DispatcherCPU:  (cpuAfter[0] - cpuBefore[0]) / time.Duration(cfg.Tasks),
-		LoadCPU:        (cpuAfter[1] - cpuBefore[1]) / time.Duration(cfg.Tasks),
+		DispatcherCPU:  (cpuAfter[0].own - cpuBefore[0].own) / time.Duration(cfg.Tasks),
+		LoadCPU:        (cpuAfter[1].own - cpuBefore[1].own) / time.Duration(cfg.Tasks),
 	}, nil
 }
 

@@ -143,12 +143,24 @@ func OfLimit(ramfarm, limit float64) float64 {
 // runLimit spawns the task Workers-way in parallel, with no queue at all:
 // the most any dispatcher could reach on this machine.
 func runLimit(ctx context.Context, cfg DispatchConfig, _ systemDirs) (SystemRun, error) {
+	before, err := procCPU(os.Getpid())
+	if err != nil {
+		return SystemRun{}, err
+	}
 	start := time.Now()
-	err := runParallel(ctx, cfg.Tasks, cfg.Workers, func() error {
+	err = runParallel(ctx, cfg.Tasks, cfg.Workers, func() error {
 		return exec.CommandContext(ctx, taskArgv[0], taskArgv[1:]...).Run()
 	})
-	return SystemRun{Name: "limit", Wall: time.Since(start),
-		Setup: fmt.Sprintf("%d goroutines of the bench, os/exec, no queue", cfg.Workers)}, err
+	run := SystemRun{Name: "limit", Wall: time.Since(start),
+		Setup: fmt.Sprintf("%d goroutines of the bench, os/exec, no queue", cfg.Workers)}
+	if err != nil {
+		return run, err
+	}
+	// As for ramfarm: the spawner's CPU, and the tasks'.
+	after, err := procCPU(os.Getpid())
+	used := after.sub(before)
+	run.Note = fmt.Sprintf("cpu-per-task: spawner=%.2fms tasks=%.2fms", perTask(used.own, cfg.Tasks), perTask(used.reaped, cfg.Tasks))
+	return run, err
 }
 
 // runParallel calls do n times from workers goroutines and returns the

@@ -67,7 +67,7 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (Syste
 	for _, a := range agents {
 		pids = append(pids, a.cmd.Process.Pid)
 	}
-	cpuBefore, err := cpuTimes(pids)
+	before, err := cpuTimes(pids)
 	if err != nil {
 		return run, err
 	}
@@ -80,29 +80,31 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (Syste
 		return run, fmt.Errorf("ramfarm: %w", err)
 	}
 	run.Wall = time.Since(start)
-	cpuAfter, err := cpuTimes(pids)
+	after, err := cpuTimes(pids)
 	if err != nil {
 		return run, err
 	}
 	// Where ramfarm's own CPU goes matters on a host whose cores also run
 	// the tasks: what the dispatcher and agents use, the tasks cannot.
-	perTask := func(i, j int) float64 {
-		var d time.Duration
-		for k := i; k < j; k++ {
-			d += cpuAfter[k] - cpuBefore[k]
-		}
-		return float64(d.Microseconds()) / 1000 / float64(cfg.Tasks)
+	// The tasks' own CPU, reaped by the agents, shows that the work is the
+	// same as the limit's.
+	var agentCPU procTimes
+	for i := 1; i < len(pids); i++ {
+		u := after[i].sub(before[i])
+		agentCPU.own += u.own
+		agentCPU.reaped += u.reaped
 	}
-	run.Note = fmt.Sprintf("cpu-per-task: dispatcher=%.2fms agents=%.2fms", perTask(0, 1), perTask(1, len(pids)))
+	run.Note = fmt.Sprintf("cpu-per-task: dispatcher=%.2fms agents=%.2fms tasks=%.2fms",
+		perTask(after[0].sub(before[0]).own, cfg.Tasks), perTask(agentCPU.own, cfg.Tasks), perTask(agentCPU.reaped, cfg.Tasks))
 	return run, nil
 }
 
 // cpuTimes reads the CPU time used so far by each process.
-func cpuTimes(pids []int) ([]time.Duration, error) {
-	out := make([]time.Duration, len(pids))
+func cpuTimes(pids []int) ([]procTimes, error) {
+	out := make([]procTimes, len(pids))
 	for i, pid := range pids {
 		var err error
-		if out[i], err = cpuTime(pid); err != nil {
+		if out[i], err = procCPU(pid); err != nil {
 			return nil, err
 		}
 	}

@@ -180,19 +180,41 @@ func heartbeatNode(ctx context.Context, d *loopbackDispatcher, i int, every time
 
 // cpuTime returns a process's user plus system CPU time.
 func cpuTime(pid int) (time.Duration, error) {
+	t, err := procCPU(pid)
+	return t.own, err
+}
+
+// procTimes is a process's CPU time: its own, and that of the children it
+// has waited for (an agent's tasks).
+type procTimes struct{ own, reaped time.Duration }
+
+func (t procTimes) sub(u procTimes) procTimes { return procTimes{t.own - u.own, t.reaped - u.reaped} }
+
+// procCPU reads a process's CPU times from /proc.
+func procCPU(pid int) (procTimes, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return procTimes{}, err
 	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: utime, stime, cutime, cstime are the 12th to 15th.
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, err1 := strconv.ParseUint(f[11], 10, 64)
-	stime, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	var ticks [4]uint64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseUint(f[11+i], 10, 64); err != nil {
+			return procTimes{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		}
 	}
 	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	return procTimes{
+		own:    time.Duration(ticks[0]+ticks[1]) * time.Second / clockTicks,
+		reaped: time.Duration(ticks[2]+ticks[3]) * time.Second / clockTicks,
+	}, nil
+}
+
+// perTask is d per task, in milliseconds.
+func perTask(d time.Duration, tasks int) float64 {
+	return float64(d.Microseconds()) / 1000 / float64(tasks)
 }
 
 // rssBytes returns a process's resident set size.
