@@ -2,8 +2,10 @@ package store
 
 import (
 	"errors"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Writes committed in one group must not depend on each other: a result
@@ -44,6 +46,54 @@ func TestGroupCommitIsolatesFailingWrites(t *testing.T) {
 	pending, err := s.Pending()
 	if err != nil || len(pending) != 0 {
 		t.Fatalf("pending after all results: %v (err %v), want none", pending, err)
+	}
+}
+
+// A few results, which nobody waits for, wait for company; enough of them,
+// or one write somebody waits for, end the wait at once. The linger here is
+// an hour: a wait the committer failed to end would time the test out.
+func TestPatientWritesLingerUntilCompanyComes(t *testing.T) {
+	s, err := open(filepath.Join(t.TempDir(), "state.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ids, err := s.AddTasks(make([]TaskSpec, lingerFor+4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := make(chan uint64, len(ids))
+	record := func(ids []uint64) {
+		for _, id := range ids {
+			s.RecordResultThen(id, Result{Node: "n", Attempt: 1}, func(o Outcome, err error) {
+				if err != nil || o != Recorded {
+					t.Errorf("task %d: %v %v", id, o, err)
+				}
+				recorded <- id
+			})
+		}
+	}
+
+	// lingerFor patient writes commit without waiting.
+	record(ids[:lingerFor])
+	for range lingerFor {
+		<-recorded
+	}
+
+	// Fewer wait; a write somebody waits for takes them along.
+	record(ids[lingerFor : lingerFor+3])
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case id := <-recorded:
+		t.Fatalf("result for task %d committed alone, without waiting for company", id)
+	default:
+	}
+	if _, err := s.RecordFinal(ids[lingerFor+3], Result{Node: "n", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// One transaction: the results were on disk when RecordFinal returned.
+	if len(recorded) != 3 {
+		t.Fatalf("%d of 3 lingering results committed with the awaited write", len(recorded))
 	}
 }
 

@@ -37,12 +37,18 @@ type Store struct {
 	writes  chan write    // to the committer (commit.go)
 	quit    chan struct{} // closed by Close
 	stopped chan struct{} // closed when the committer has returned
+	linger  time.Duration // lingerMax; tests make it longer than any test
 	close   sync.Once
 }
 
 // Open opens or creates the database at path. It fails after a few seconds
 // if another dispatcher holds the file.
 func Open(path string) (*Store, error) {
+	return open(path, lingerMax)
+}
+
+// open is Open with the longest wait of a small group of patient writes.
+func open(path string, linger time.Duration) (*Store, error) {
 	// The free-page list is not written with every commit (bbolt rebuilds
 	// it from the pages when it opens the file): one page write less per
 	// commit, and so per result when results come one at a time. The map
@@ -63,7 +69,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("initialise state database %s: %w", path, err)
 	}
-	s := &Store{db: db, writes: make(chan write), quit: make(chan struct{}), stopped: make(chan struct{})}
+	s := &Store{db: db, writes: make(chan write), quit: make(chan struct{}), stopped: make(chan struct{}), linger: linger}
 	go s.commitLoop()
 	return s, nil
 }
@@ -165,9 +171,11 @@ func (s *Store) RecordResult(id uint64, r Result) (Outcome, error) {
 
 // RecordResultThen is RecordResult without the wait: done gets the outcome
 // once the result is on disk (or failed), on the committer's goroutine; it
-// must be quick and must not wait for the store.
+// must be quick and must not wait for the store. Nothing should wait for
+// done: a quiet store holds the result a few milliseconds for company
+// (see lingerFor).
 func (s *Store) RecordResultThen(id uint64, r Result, done func(Outcome, error)) {
-	s.recordThen(id, r, true, done)
+	s.recordThen(id, r, true, done, true)
 }
 
 // RecordFinal stores r as the result of task id, unless it already has one,
@@ -182,12 +190,13 @@ func (s *Store) record(id uint64, r Result, mayRetry bool) (Outcome, error) {
 		err error
 	}
 	ch := make(chan outcome, 1)
-	s.recordThen(id, r, mayRetry, func(o Outcome, err error) { ch <- outcome{o, err} })
+	s.recordThen(id, r, mayRetry, func(o Outcome, err error) { ch <- outcome{o, err} }, false)
 	got := <-ch
 	return got.o, got.err
 }
 
-func (s *Store) recordThen(id uint64, r Result, mayRetry bool, done func(Outcome, error)) {
+// recordThen records r and calls done; patient says nobody waits for done.
+func (s *Store) recordThen(id uint64, r Result, mayRetry bool, done func(Outcome, error), patient bool) {
 	v, err := json.Marshal(r) // outside the shared transaction, which is serial
 	if err != nil {
 		done(Duplicate, err)
@@ -215,7 +224,7 @@ func (s *Store) recordThen(id uint64, r Result, mayRetry bool, done func(Outcome
 		}
 		out = Recorded
 		return pending.Delete(key(id))
-	}, func(err error) { done(out, err) })
+	}, func(err error) { done(out, err) }, patient)
 }
 
 // Task returns one task with its result.
