@@ -57,9 +57,10 @@ type Config struct {
 // tasks go on, and finished results wait until a dispatcher acknowledges
 // them, across as many reconnections as it takes.
 type Agent struct {
-	cfg    Config
-	log    *slog.Logger
-	runner runner
+	cfg     Config
+	log     *slog.Logger
+	runner  runner
+	workers *workers
 
 	mu      sync.Mutex
 	conn    *protocol.Conn                               // nil between connections
@@ -77,7 +78,7 @@ func New(cfg Config) *Agent {
 		cfg.Cores = 1
 	}
 	return &Agent{
-		cfg: cfg, log: cfg.Logger, runner: runner{workDir: cfg.WorkDir, cgroups: cfg.Cgroups},
+		cfg: cfg, log: cfg.Logger, runner: runner{workDir: cfg.WorkDir, cgroups: cfg.Cgroups}, workers: newWorkers(),
 		running: map[protocol.TaskRef]context.CancelCauseFunc{}, unacked: map[protocol.TaskRef]*protocol.Result{},
 	}
 }
@@ -309,11 +310,11 @@ func (a *Agent) start(ctx context.Context, t *protocol.Task) {
 func (a *Agent) launchLocked(ctx context.Context, t *protocol.Task) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	a.running[t.TaskRef] = cancel
-	go func() {
+	a.workers.run(func() {
 		defer cancel(nil)
 		res := a.runner.run(ctx, t)
 		a.finish(res)
-	}()
+	})
 }
 
 func (a *Agent) queuedLocked(ref protocol.TaskRef) int {

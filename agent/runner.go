@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -31,7 +32,7 @@ func (r runner) run(ctx context.Context, t *protocol.Task) *protocol.Result {
 	res := &protocol.Result{TaskRef: t.TaskRef, ExitCode: -1, Started: start.UTC()}
 	defer func() { res.Duration = protocol.Duration(time.Since(start)) }()
 
-	dir, err := os.MkdirTemp(r.workDir, fmt.Sprintf("task-%d-%d-", t.ID, t.Attempt))
+	dir, err := os.MkdirTemp(r.workDir, "task-"+strconv.FormatUint(t.ID, 10)+"-"+strconv.Itoa(t.Attempt)+"-")
 	if err != nil {
 		res.Error = fmt.Sprintf("create workspace: %v", err)
 		return res
@@ -72,8 +73,8 @@ func taskCommand(t *protocol.Task, dir string) *exec.Cmd {
 	cmd.Env = []string{
 		"PATH=/bin:/sbin:/usr/bin:/usr/sbin",
 		"HOME=" + dir, "TMPDIR=" + dir,
-		fmt.Sprintf("RAMFARM_TASK_ID=%d", t.ID),
-		fmt.Sprintf("RAMFARM_TASK_ATTEMPT=%d", t.Attempt),
+		"RAMFARM_TASK_ID=" + strconv.FormatUint(t.ID, 10),
+		"RAMFARM_TASK_ATTEMPT=" + strconv.Itoa(t.Attempt),
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if null, err := devNull(); err == nil {
