@@ -99,7 +99,8 @@ Flags:
 	slots := fs.Int("slots", 2, "dispatch-capacity: slots per simulated node")
 	agent := fs.String("agent", "bin/ramfarm-agent", "dispatch: the agent `binary`")
 	dispatchTasks := fs.Int("dispatch-tasks", 2000, "dispatch: tasks per system")
-	workers := fs.Int("workers", 4, "dispatch: workers (of one slot each) per system")
+	workers := fs.Int("workers", 4, "dispatch: task slots per system, the parallelism")
+	agentSlots := fs.Int("agent-slots", 0, "dispatch: slots per ramfarm agent; 0: all of -workers in one agent, as a node runs; 1: one agent per slot")
 	prefetch := fs.Int("prefetch", 0, "dispatch: ramfarm agents' --prefetch (tasks queued beyond their slot)")
 	only := fs.String("dispatch-only", "", "dispatch: run only these systems, comma-separated (ramfarm,limit,bare,workqueue,slurm); the others print 0")
 	dispatchDeadline := fs.Duration("dispatch-deadline", 20*time.Minute, "dispatch: each system's deadline")
@@ -168,7 +169,7 @@ Flags:
 		"dispatch": func() int {
 			agentBin, _ := filepath.Abs(*agent)
 			return benchDispatch(ctx, bench.DispatchConfig{Ramfarm: bin, Agent: agentBin, WorkDir: work, ScratchDir: *scratch,
-				Tasks: *dispatchTasks, Workers: *workers, Prefetch: *prefetch, Deadline: *dispatchDeadline, Only: splitList(*only)})
+				Tasks: *dispatchTasks, Workers: *workers, AgentSlots: *agentSlots, Prefetch: *prefetch, Deadline: *dispatchDeadline, Only: splitList(*only)})
 		},
 		"heartbeats": func() int {
 			return benchHeartbeats(ctx, bench.HeartbeatConfig{Ramfarm: bin, WorkDir: work, Nodes: *hbNodes, Interval: *interval, Measure: *measure})

@@ -15,13 +15,19 @@ import (
 // parallelism through ramfarm, Work Queue, Slurm, a bare queue, and no
 // queue at all.
 type DispatchConfig struct {
-	Ramfarm, Agent string        // the dispatcher and agent binaries
-	WorkDir        string        // controllers' state: the dispatcher's store, slurmctld's state, logs
-	ScratchDir     string        // a tmpfs for workers' per-task directories (see systemDirs)
-	Tasks          int           // tasks per system
-	Workers        int           // parallelism: workers of one slot each (Slurm: one node with this many CPUs)
-	Prefetch       int           // ramfarm agents' --prefetch
-	Deadline       time.Duration // per system, from its setup to its teardown
+	Ramfarm, Agent string // the dispatcher and agent binaries
+	WorkDir        string // controllers' state: the dispatcher's store, slurmctld's state, logs
+	ScratchDir     string // a tmpfs for workers' per-task directories (see systemDirs)
+	Tasks          int    // tasks per system
+	Workers        int    // parallelism: task slots in all (Work Queue: workers of one core; Slurm: one node with this many CPUs)
+	// AgentSlots is how many of them one ramfarm agent offers; it divides
+	// Workers. Workers (the default) is one agent, as a node runs one, with
+	// a slot per task at once; 1 is Workers agents of one slot, as Work
+	// Queue runs here: each system in its faster shape (see
+	// runWorkQueue).
+	AgentSlots int
+	Prefetch   int           // ramfarm agents' --prefetch
+	Deadline   time.Duration // per system, from its setup to its teardown
 	// Only, if not empty, names the systems to run (ramfarm, limit, bare,
 	// workqueue, slurm); the others are skipped and print 0. For quick
 	// iterations: Slurm alone takes minutes.
@@ -54,6 +60,9 @@ func (r SystemRun) Rate(tasks int) float64 {
 	return float64(tasks) / r.Wall.Seconds()
 }
 
+// agents is how many ramfarm agents offer cfg.AgentSlots slots each.
+func (cfg DispatchConfig) agents() int { return cfg.Workers / cfg.AgentSlots }
+
 // DispatchResult holds every system's run, in the order of the line.
 type DispatchResult struct {
 	Ramfarm, WorkQueue, Slurm, Bare, Limit SystemRun
@@ -64,6 +73,12 @@ type DispatchResult struct {
 func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
 	if cfg.Tasks < 1 || cfg.Workers < 1 {
 		return DispatchResult{}, fmt.Errorf("need at least 1 task and 1 worker, have %d and %d", cfg.Tasks, cfg.Workers)
+	}
+	if cfg.AgentSlots == 0 {
+		cfg.AgentSlots = cfg.Workers
+	}
+	if cfg.AgentSlots < 1 || cfg.Workers%cfg.AgentSlots != 0 {
+		return DispatchResult{}, fmt.Errorf("%d slots per agent do not divide %d workers", cfg.AgentSlots, cfg.Workers)
 	}
 	if err := requireRoot(); err != nil {
 		return DispatchResult{}, err

@@ -16,12 +16,12 @@ import (
 // agent as a process on this host: node i of the dispatcher d, one task
 // slot, its workspaces under workDir. The agent runs tasks with process
 // groups only (no -cgroup): this host's cgroup v2 is not writable for it.
-func agentCommand(ctx context.Context, bin string, d *loopbackDispatcher, i, prefetch int, workDir string) *exec.Cmd {
+func agentCommand(ctx context.Context, bin string, d *loopbackDispatcher, i, slots, prefetch int, workDir string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin,
 		"--dispatcher", d.addr,
 		"--token-file", filepath.Join(d.dir, "node-token"),
 		"--ca-file", filepath.Join(d.dir, "ca.crt"),
-		"--cores", "1",
+		"--cores", strconv.Itoa(slots),
 		"--prefetch", strconv.Itoa(prefetch),
 		"--mac", fmt.Sprintf("02:e2:00:00:%02x:%02x", i>>8, i&0xff),
 		"--work-dir", workDir)
@@ -29,13 +29,13 @@ func agentCommand(ctx context.Context, bin string, d *loopbackDispatcher, i, pre
 	return cmd
 }
 
-// runRamfarm measures `ramfarm serve` (durable store on) with Workers real
-// agent processes on loopback: from the submission of all tasks in one API
+// runRamfarm measures `ramfarm serve` (durable store on) with real agent
+// processes of AgentSlots slots each on loopback: from the submission of all tasks in one API
 // call until the API shows every result recorded.
 func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (SystemRun, error) {
 	run := SystemRun{Name: "ramfarm", Setup: fmt.Sprintf(
-		"ramfarm serve --no-pxe (bbolt, fsync, on disk) + %d ramfarm-agent processes --cores 1 --prefetch %d (workspaces on tmpfs) on loopback, one Submit of all tasks, API polled every %s",
-		cfg.Workers, cfg.Prefetch, recordPoll)}
+		"ramfarm serve --no-pxe (bbolt, fsync, on disk) + %d ramfarm-agent processes --cores %d --prefetch %d (workspaces on tmpfs) on loopback, one Submit of all tasks, API polled every %s",
+		cfg.agents(), cfg.AgentSlots, cfg.Prefetch, recordPoll)}
 	d, err := startLoopbackDispatcher(ctx, cfg.Ramfarm, dirs.state)
 	if err != nil {
 		return run, err
@@ -43,8 +43,8 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (Syste
 	defer d.stop()
 	var agents []*daemon
 	defer func() { stopAll(agents) }()
-	for i := range cfg.Workers {
-		a, err := startDaemon(agentCommand(ctx, cfg.Agent, d, i, cfg.Prefetch, filepath.Join(dirs.scratch, fmt.Sprintf("agent%d", i))),
+	for i := range cfg.agents() {
+		a, err := startDaemon(agentCommand(ctx, cfg.Agent, d, i, cfg.AgentSlots, cfg.Prefetch, filepath.Join(dirs.scratch, fmt.Sprintf("agent%d", i))),
 			filepath.Join(dirs.state, fmt.Sprintf("agent%d.log", i)))
 		if err != nil {
 			return run, err
@@ -53,7 +53,7 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (Syste
 	}
 	err = pollUntil(ctx, "agents ready", 50*time.Millisecond, 30*time.Second, func() (bool, error) {
 		nodes, err := d.client.Nodes(ctx)
-		return readyNodes(nodes) == cfg.Workers, err
+		return readyNodes(nodes) == cfg.agents(), err
 	})
 	if err != nil {
 		return run, fmt.Errorf("ramfarm: %w (agent log: %s)", err, agents[0].logTail())

@@ -231,3 +231,13 @@ func TestRunParallelRunsEachOnceAndStopsAtAnError(t *testing.T) {
 		t.Errorf("runParallel = %v, want boom", err)
 	}
 }
+
+func TestAgentSlotsMustDivideWorkers(t *testing.T) {
+	_, err := Dispatch(context.Background(), DispatchConfig{Tasks: 1, Workers: 4, AgentSlots: 3})
+	if err == nil || !strings.Contains(err.Error(), "do not divide") {
+		t.Fatalf("3 slots per agent for 4 workers: got %v, want a refusal", err)
+	}
+	if got := (DispatchConfig{Workers: 4, AgentSlots: 2}).agents(); got != 2 {
+		t.Fatalf("4 workers of 2 slots per agent: %d agents, want 2", got)
+	}
+}
