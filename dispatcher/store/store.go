@@ -206,13 +206,15 @@ func (s *Store) recordThen(id uint64, r Result, mayRetry bool, done func(Outcome
 	var out Outcome
 	s.batchThen(func(tx *bolt.Tx) error {
 		out = Duplicate // batch may run this function more than once
-		if tx.Bucket(bucketTasks).Get(key(id)) == nil {
-			return fmt.Errorf("%w: %d", ErrNoTask, id)
-		}
 		pending := tx.Bucket(bucketPending)
 		pv := pending.Get(key(id))
 		if pv == nil {
-			return nil // finished already
+			// Finished already, or never submitted: only a task that
+			// exists can be pending, so only now is the task looked up.
+			if tx.Bucket(bucketTasks).Get(key(id)) == nil {
+				return fmt.Errorf("%w: %d", ErrNoTask, id)
+			}
+			return nil
 		}
 		if q := decodeQueueState(pv); failed && mayRetry && q.retriesLeft > 0 {
 			q.retriesLeft--
