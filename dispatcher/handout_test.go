@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"net"
 	"testing"
 
 	"github.com/ramfarm/ramfarm/dispatcher/store"
@@ -40,5 +41,43 @@ func TestHandoutReadsTheCommandAndSkipsFinishedTasks(t *testing.T) {
 	}
 	if _, leased := h.d.leases[ids[0]]; !leased {
 		t.Error("the queued task lost its lease")
+	}
+}
+
+// A node whose task was finished elsewhere before its handout went out
+// gets its credit back: its agent asked for a task and will not ask again
+// for a slot that never got one.
+func TestDroppedHandoutGivesTheCreditBack(t *testing.T) {
+	h := startDispatcher(t, t.TempDir())
+	ids := submit(t, h, "echo once") // no node yet: it stays queued
+	a := &node{name: "a", leases: map[uint64]*lease{}}
+	b := &node{name: "b", leases: map[uint64]*lease{}}
+	nc, peer := net.Pipe()
+	defer peer.Close()
+	b.conn = newAgentConn(nc, h.d.log, h.d.tasksFor)
+	defer b.conn.close("test over")
+
+	h.d.mu.Lock()
+	h.d.lease(a, ids[0], 1)
+	h.d.releaseLeases(a, "lost") // a falls silent; the task goes to b
+	h.d.lease(b, ids[0], 2)      // b's credit is spent on the handout
+	h.d.mu.Unlock()
+
+	// a comes back with its result before b's handout is written.
+	stored := make(chan error, 1)
+	h.d.recordResult(a, &protocol.Result{TaskRef: protocol.TaskRef{ID: ids[0], Attempt: 1}}, func(err error) { stored <- err })
+	if err := <-stored; err != nil {
+		t.Fatal(err)
+	}
+	if task := h.d.tasksFor([]*handout{{node: b, ref: protocol.TaskRef{ID: ids[0], Attempt: 2}}})[0]; task != nil {
+		t.Fatalf("the finished task went out to b as %+v", task)
+	}
+	h.d.mu.Lock()
+	defer h.d.mu.Unlock()
+	if b.credits != 1 {
+		t.Errorf("b has %d credits after its handout was dropped, want 1", b.credits)
+	}
+	if _, leased := h.d.leases[ids[0]]; leased {
+		t.Error("the finished task is still leased")
 	}
 }

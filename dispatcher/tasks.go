@@ -236,9 +236,12 @@ func (d *Dispatcher) settle(n *node, r *protocol.Result, outcome store.Outcome, 
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	// The lease ends with its own result, or with any recorded result (an
-	// attempt still running elsewhere would only produce a duplicate).
-	if l, ok := d.leases[r.ID]; ok && (outcome == store.Recorded || l.node == n && l.attempt == r.Attempt) {
+	// A lease ends with its own result only. Another attempt, leased since
+	// (this one's lease expired), runs on: its result will be a duplicate,
+	// and with it the agent asks for the next task. If its handout has not
+	// gone out yet, the writer drops it and, finding the lease, gives the
+	// node its credit back; ended here, the node would lose that slot.
+	if l, ok := d.leases[r.ID]; ok && l.node == n && l.attempt == r.Attempt {
 		delete(d.leases, r.ID)
 		delete(l.node.leases, r.ID)
 	}
