@@ -45,7 +45,8 @@ type Config struct {
 
 // DefaultMaxQueued is the default queue bound. A queued task costs the
 // dispatcher about 50 bytes of memory (its id in the backlog; the command
-// stays on disk), so ten million queued tasks are well under a gigabyte.
+// stays on disk, and at most specCacheBytes of commands are kept in memory
+// as well), so ten million queued tasks are well under a gigabyte.
 const DefaultMaxQueued = 10_000_000
 
 const (

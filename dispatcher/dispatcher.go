@@ -34,6 +34,7 @@ type Dispatcher struct {
 	agentTLS *tls.Config // the agent listener's: a certificate signed by the cluster CA
 
 	consoles *consoleFiles // what nodes forward of their consoles
+	specs    *specCache    // queued tasks' commands, so hand-outs skip the store
 
 	mu     sync.Mutex
 	nodes  map[string]*node  // by name
@@ -85,7 +86,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{
 		cfg: cfg, log: cfg.Logger, store: st, token: token, caPin: ca.Pin(), agentTLS: agentTLS, consoles: consoles,
-		nodes: map[string]*node{}, queue: sched.NewQueue(cfg.Window),
+		specs: newSpecCache(specCacheBytes), nodes: map[string]*node{}, queue: sched.NewQueue(cfg.Window),
 		leases: map[uint64]*lease{}, tries: map[uint64]int{},
 	}
 	for _, t := range pending {

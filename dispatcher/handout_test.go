@@ -8,39 +8,83 @@ import (
 	"github.com/ramfarm/ramfarm/protocol"
 )
 
-// A handout is read from the store only when its connection writes it; by
-// then the task may have finished elsewhere. It must then not go out, and
-// its lease must end.
+// A handout's command is read when its connection writes it, from the spec
+// cache or else from the store; by then the task may have finished
+// elsewhere. It must then not go out, and its lease must end.
 func TestHandoutReadsTheCommandAndSkipsFinishedTasks(t *testing.T) {
-	h := startDispatcher(t, t.TempDir())
-	ids := submit(t, h, "echo queued", "echo finished elsewhere") // no node yet: both stay queued
-	if _, err := h.d.store.RecordResult(ids[1], store.Result{Node: "other", Attempt: 1}); err != nil {
-		t.Fatal(err)
-	}
-	n := &node{name: "n", leases: map[uint64]*lease{}}
-	h.d.mu.Lock()
-	for _, id := range ids {
-		h.d.lease(n, id, 1)
-	}
-	h.d.mu.Unlock()
+	for _, tc := range []struct {
+		name   string
+		cached bool
+	}{
+		{"from the store", false}, // as after a restart, or past the cache's bound
+		{"from the cache", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startDispatcher(t, t.TempDir())
+			if !tc.cached {
+				h.d.specs = newSpecCache(0)
+			}
+			ids := submit(t, h, "echo queued", "echo finished elsewhere") // no node yet: both stay queued
+			if got := len(h.d.specs.specs); tc.cached && got != 2 || !tc.cached && got != 0 {
+				t.Fatalf("%d tasks cached", got)
+			}
+			// The result comes the way results come: stored, then settled.
+			other := &node{name: "other", leases: map[uint64]*lease{}}
+			stored := make(chan error, 1)
+			h.d.recordResult(other, &protocol.Result{TaskRef: protocol.TaskRef{ID: ids[1], Attempt: 1}}, func(err error) { stored <- err })
+			if err := <-stored; err != nil {
+				t.Fatal(err)
+			}
+			n := &node{name: "n", leases: map[uint64]*lease{}}
+			h.d.mu.Lock()
+			for _, id := range ids {
+				h.d.lease(n, id, 1)
+			}
+			h.d.mu.Unlock()
 
-	tasks := h.d.tasksFor([]*handout{
-		{node: n, ref: protocol.TaskRef{ID: ids[0], Attempt: 1}},
-		{node: n, ref: protocol.TaskRef{ID: ids[1], Attempt: 1}},
-	})
-	if task := tasks[0]; task == nil || task.Command != "echo queued" || task.ID != ids[0] || task.Attempt != 1 {
-		t.Fatalf("handout of a queued task became %+v, want its command", task)
+			tasks := h.d.tasksFor([]*handout{
+				{node: n, ref: protocol.TaskRef{ID: ids[0], Attempt: 1}},
+				{node: n, ref: protocol.TaskRef{ID: ids[1], Attempt: 1}},
+			})
+			if task := tasks[0]; task == nil || task.Command != "echo queued" || task.ID != ids[0] || task.Attempt != 1 {
+				t.Fatalf("handout of a queued task became %+v, want its command", task)
+			}
+			if task := tasks[1]; task != nil {
+				t.Fatalf("handout of a finished task became %+v, want nothing sent", task)
+			}
+			h.d.mu.Lock()
+			defer h.d.mu.Unlock()
+			if _, leased := h.d.leases[ids[1]]; leased {
+				t.Error("the finished task is still leased")
+			}
+			if _, leased := h.d.leases[ids[0]]; !leased {
+				t.Error("the queued task lost its lease")
+			}
+		})
 	}
-	if task := tasks[1]; task != nil {
-		t.Fatalf("handout of a finished task became %+v, want nothing sent", task)
+}
+
+// The cache holds what its bound allows and gives the room back as tasks
+// leave the queue.
+func TestSpecCacheIsBoundedInBytes(t *testing.T) {
+	spec := store.TaskSpec{Command: "echo 0123456789"}
+	cost := entryCost(store.Sendable{Command: spec.Command})
+	c := newSpecCache(2*cost + cost/2)
+	c.addAll([]uint64{1, 2, 3}, []store.TaskSpec{spec, spec, spec})
+	if _, ok := c.get(3); ok || len(c.specs) != 2 {
+		t.Fatalf("%d tasks cached in room for 2", len(c.specs))
 	}
-	h.d.mu.Lock()
-	defer h.d.mu.Unlock()
-	if _, leased := h.d.leases[ids[1]]; leased {
-		t.Error("the finished task is still leased")
+	if s, ok := c.get(1); !ok || s.Command != spec.Command {
+		t.Fatalf("task 1: %+v %v, want its command", s, ok)
 	}
-	if _, leased := h.d.leases[ids[0]]; !leased {
-		t.Error("the queued task lost its lease")
+	c.drop(1)
+	c.drop(1) // twice gives nothing back twice
+	if _, ok := c.get(1); ok || c.bytes != cost {
+		t.Fatalf("after dropping task 1: cached %v, %d bytes held, want %d", ok, c.bytes, cost)
+	}
+	c.addAll([]uint64{4}, []store.TaskSpec{spec})
+	if _, ok := c.get(4); !ok {
+		t.Fatal("the room task 1 left was not reused")
 	}
 }
 

@@ -57,6 +57,7 @@ func (d *Dispatcher) Submit(specs []api.TaskSpec) ([]uint64, error) {
 		return nil, err
 	}
 	d.counters.submitted.Add(uint64(len(ids)))
+	d.specs.addAll(ids, recs) // before they can go out
 	d.mu.Lock()
 	for i, id := range ids {
 		d.queue.Add(recs[i].Priority, id)
@@ -115,29 +116,39 @@ type handout struct {
 
 func (*handout) Type() protocol.Type { return protocol.TypeTask }
 
-// tasksFor turns handouts into Task messages, reading their commands from
-// the store in one go. out[i] is nil if hs[i] is not to be sent after all:
-// its record is unreadable (it leaves the queue rather than go out as
-// something we cannot describe) or it already has a result. The lease then
-// ends and the node gets its credit back.
+// tasksFor turns handouts into Task messages, from the spec cache or else
+// reading their commands from the store in one go. out[i] is nil if hs[i]
+// is not to be sent after all: its record is unreadable (it leaves the
+// queue rather than go out as something we cannot describe) or it already
+// has a result. The lease then ends and the node gets its credit back.
 func (d *Dispatcher) tasksFor(hs []*handout) []*protocol.Task {
 	out := make([]*protocol.Task, len(hs))
 	failed := make([]error, len(hs))
-	ids := make([]uint64, len(hs))
+	var misses []int // indexes in hs of tasks to read from the store
 	for i, h := range hs {
-		ids[i] = h.ref.ID
-	}
-	err := d.store.ForSending(ids, func(i int, t store.Sendable, err error) {
-		switch {
-		case err != nil:
-			failed[i] = err
-		case !t.Done:
-			out[i] = &protocol.Task{TaskRef: hs[i].ref, Command: t.Command, Timeout: protocol.Duration(t.Timeout), Limits: t.Limits}
+		if s, ok := d.specs.get(h.ref.ID); ok {
+			out[i] = taskMessage(h.ref, s)
+		} else {
+			misses = append(misses, i)
 		}
-	})
-	if err != nil {
-		for i := range failed {
-			out[i], failed[i] = nil, err
+	}
+	if len(misses) > 0 {
+		ids := make([]uint64, len(misses))
+		for j, i := range misses {
+			ids[j] = hs[i].ref.ID
+		}
+		err := d.store.ForSending(ids, func(j int, t store.Sendable, err error) {
+			switch i := misses[j]; {
+			case err != nil:
+				failed[i] = err
+			case !t.Done:
+				out[i] = taskMessage(hs[i].ref, t)
+			}
+		})
+		if err != nil {
+			for _, i := range misses {
+				out[i], failed[i] = nil, err
+			}
 		}
 	}
 	for i, h := range hs {
@@ -148,6 +159,10 @@ func (d *Dispatcher) tasksFor(hs []*handout) []*protocol.Task {
 	return out
 }
 
+func taskMessage(ref protocol.TaskRef, s store.Sendable) *protocol.Task {
+	return &protocol.Task{TaskRef: ref, Command: s.Command, Timeout: protocol.Duration(s.Timeout), Limits: s.Limits}
+}
+
 // unsendable ends the lease of a handout that is not sent: err is why its
 // record could not be read, or nil if the task finished meanwhile.
 func (d *Dispatcher) unsendable(h *handout, err error) {
@@ -156,6 +171,7 @@ func (d *Dispatcher) unsendable(h *handout, err error) {
 	if err != nil {
 		d.log.Error("cannot load queued task; dropping it from the queue", "task", h.ref.ID, "err", err)
 		d.queue.Done(h.ref.ID)
+		d.specs.drop(h.ref.ID)
 	}
 	if l, ok := d.leases[h.ref.ID]; ok && l.node == h.node && l.attempt == h.ref.Attempt {
 		delete(d.leases, h.ref.ID)
@@ -262,6 +278,7 @@ func (d *Dispatcher) settle(n *node, r *protocol.Result, outcome store.Outcome, 
 		d.counters.failed.Add(1)
 	}
 	d.queue.Done(r.ID)
+	d.specs.drop(r.ID)
 	delete(d.tries, r.ID)
 	d.feedStarvedLocked()
 	if d.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments cost allocations
@@ -286,6 +303,7 @@ func (d *Dispatcher) Cancel(id uint64) (api.Task, error) {
 	}
 	d.mu.Lock()
 	d.queue.Done(id)
+	d.specs.drop(id)
 	delete(d.tries, id)
 	d.feedStarvedLocked()
 	if l, ok := d.leases[id]; ok {
