@@ -36,6 +36,8 @@ type Dispatcher struct {
 	consoles *consoleFiles // what nodes forward of their consoles
 	specs    *specCache    // queued tasks' commands, so hand-outs skip the store
 
+	admit sync.Mutex // orders Submit and Cancel (see Cancel)
+
 	mu     sync.Mutex
 	nodes  map[string]*node  // by name
 	order  []*node           // round-robin order of hand-outs

@@ -88,40 +88,55 @@ func TestSpecCacheIsBoundedInBytes(t *testing.T) {
 	}
 }
 
-// A node whose task was finished elsewhere before its handout went out
-// gets its credit back: its agent asked for a task and will not ask again
-// for a slot that never got one.
+// A node whose task finished before its handout went out (a lost node's
+// late result, or a cancellation) gets its credit back: its agent asked for
+// a task and will not ask again for a slot that never got one.
 func TestDroppedHandoutGivesTheCreditBack(t *testing.T) {
-	h := startDispatcher(t, t.TempDir())
-	ids := submit(t, h, "echo once") // no node yet: it stays queued
-	a := &node{name: "a", leases: map[uint64]*lease{}}
-	b := &node{name: "b", leases: map[uint64]*lease{}}
-	nc, peer := net.Pipe()
-	defer peer.Close()
-	b.conn = newAgentConn(nc, h.d.log, h.d.tasksFor)
-	defer b.conn.close("test over")
+	for _, tc := range []struct {
+		name   string
+		finish func(h *harness, id uint64, lost *node) error
+	}{
+		{"late result of a lost node", func(h *harness, id uint64, lost *node) error {
+			stored := make(chan error, 1)
+			h.d.recordResult(lost, &protocol.Result{TaskRef: protocol.TaskRef{ID: id, Attempt: 1}}, func(err error) { stored <- err })
+			return <-stored
+		}},
+		{"cancelled", func(h *harness, id uint64, _ *node) error {
+			_, err := h.d.Cancel(id)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startDispatcher(t, t.TempDir())
+			ids := submit(t, h, "echo once") // no node yet: it stays queued
+			a := &node{name: "a", leases: map[uint64]*lease{}}
+			b := &node{name: "b", leases: map[uint64]*lease{}}
+			nc, peer := net.Pipe()
+			defer peer.Close()
+			b.conn = newAgentConn(nc, h.d.log, h.d.tasksFor)
+			defer b.conn.close("test over")
 
-	h.d.mu.Lock()
-	h.d.lease(a, ids[0], 1)
-	h.d.releaseLeases(a, "lost") // a falls silent; the task goes to b
-	h.d.lease(b, ids[0], 2)      // b's credit is spent on the handout
-	h.d.mu.Unlock()
+			h.d.mu.Lock()
+			h.d.lease(a, ids[0], 1)
+			h.d.releaseLeases(a, "lost") // a falls silent; the task goes to b
+			h.d.lease(b, ids[0], 2)      // b's credit is spent on the handout
+			h.d.mu.Unlock()
 
-	// a comes back with its result before b's handout is written.
-	stored := make(chan error, 1)
-	h.d.recordResult(a, &protocol.Result{TaskRef: protocol.TaskRef{ID: ids[0], Attempt: 1}}, func(err error) { stored <- err })
-	if err := <-stored; err != nil {
-		t.Fatal(err)
-	}
-	if task := h.d.tasksFor([]*handout{{node: b, ref: protocol.TaskRef{ID: ids[0], Attempt: 2}}})[0]; task != nil {
-		t.Fatalf("the finished task went out to b as %+v", task)
-	}
-	h.d.mu.Lock()
-	defer h.d.mu.Unlock()
-	if b.credits != 1 {
-		t.Errorf("b has %d credits after its handout was dropped, want 1", b.credits)
-	}
-	if _, leased := h.d.leases[ids[0]]; leased {
-		t.Error("the finished task is still leased")
+			// The task finishes before b's handout is written.
+			if err := tc.finish(h, ids[0], a); err != nil {
+				t.Fatal(err)
+			}
+			if task := h.d.tasksFor([]*handout{{node: b, ref: protocol.TaskRef{ID: ids[0], Attempt: 2}}})[0]; task != nil {
+				t.Fatalf("the finished task went out to b as %+v", task)
+			}
+			h.d.mu.Lock()
+			defer h.d.mu.Unlock()
+			if b.credits != 1 {
+				t.Errorf("b has %d credits after its handout was dropped, want 1", b.credits)
+			}
+			if _, leased := h.d.leases[ids[0]]; leased {
+				t.Error("the finished task is still leased")
+			}
+		})
 	}
 }

@@ -52,6 +52,8 @@ func (d *Dispatcher) Submit(specs []api.TaskSpec) ([]uint64, error) {
 	if queued+len(recs) > d.cfg.MaxQueued {
 		return nil, fmt.Errorf("%w: %d tasks queued, limit %d; submit again once some finish", api.ErrBusy, queued, d.cfg.MaxQueued)
 	}
+	d.admit.Lock() // see Cancel
+	defer d.admit.Unlock()
 	ids, err := d.store.AddTasks(recs)
 	if err != nil {
 		return nil, err
@@ -170,17 +172,39 @@ func (d *Dispatcher) unsendable(h *handout, err error) {
 	defer d.mu.Unlock()
 	if err != nil {
 		d.log.Error("cannot load queued task; dropping it from the queue", "task", h.ref.ID, "err", err)
-		d.queue.Done(h.ref.ID)
-		d.specs.drop(h.ref.ID)
+		d.dequeueLocked(h.ref.ID)
 	}
-	if l, ok := d.leases[h.ref.ID]; ok && l.node == h.node && l.attempt == h.ref.Attempt {
-		delete(d.leases, h.ref.ID)
-		delete(h.node.leases, h.ref.ID)
-		if h.node.conn != nil {
+	if d.endLeaseLocked(h.ref.ID, h.node, h.ref.Attempt) {
+		// The handout took a credit the agent will never spend: give it
+		// back, unless the node is restarting and is to get no more work.
+		if h.node.conn != nil && h.node.info.State != api.NodeRebooting {
 			h.node.credits++
 		}
 		d.dispatchLocked()
 	}
+}
+
+// endLeaseLocked ends the lease of attempt of task id on n, if that lease
+// is still on, and reports whether it was. A lease ends with its own
+// attempt: its result, a handout that was not sent, or the loss of its node
+// (releaseLeases); never with another attempt's result or a cancellation,
+// which would leave the node's credit for an unsent handout unaccounted.
+func (d *Dispatcher) endLeaseLocked(id uint64, n *node, attempt int) bool {
+	l, ok := d.leases[id]
+	if !ok || l.node != n || l.attempt != attempt {
+		return false
+	}
+	delete(d.leases, id)
+	delete(n.leases, id)
+	return true
+}
+
+// dequeueLocked takes a task that has its result for good out of the queue
+// and forgets what the queue kept of it.
+func (d *Dispatcher) dequeueLocked(id uint64) {
+	d.queue.Done(id)
+	d.specs.drop(id)
+	delete(d.tries, id)
 }
 
 // nextHungryNode returns the next node, in round-robin order, that is
@@ -252,15 +276,12 @@ func (d *Dispatcher) settle(n *node, r *protocol.Result, outcome store.Outcome, 
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	// A lease ends with its own result only. Another attempt, leased since
-	// (this one's lease expired), runs on: its result will be a duplicate,
-	// and with it the agent asks for the next task. If its handout has not
-	// gone out yet, the writer drops it and, finding the lease, gives the
-	// node its credit back; ended here, the node would lose that slot.
-	if l, ok := d.leases[r.ID]; ok && l.node == n && l.attempt == r.Attempt {
-		delete(d.leases, r.ID)
-		delete(l.node.leases, r.ID)
-	}
+	// Only this attempt's lease ends here (see endLeaseLocked). Another
+	// attempt, leased since this one's node was lost, runs on: its result
+	// will be a duplicate, and with it the agent asks for its next task; if
+	// its handout has not gone out yet, the writer drops it and gives the
+	// node its credit back.
+	d.endLeaseLocked(r.ID, n, r.Attempt)
 	switch {
 	case outcome == store.Duplicate:
 		d.counters.duplicates.Add(1)
@@ -277,9 +298,7 @@ func (d *Dispatcher) settle(n *node, r *protocol.Result, outcome store.Outcome, 
 	default:
 		d.counters.failed.Add(1)
 	}
-	d.queue.Done(r.ID)
-	d.specs.drop(r.ID)
-	delete(d.tries, r.ID)
+	d.dequeueLocked(r.ID)
 	d.feedStarvedLocked()
 	if d.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments cost allocations
 		d.log.Debug("result recorded", "task", r.ID, "node", n.name, "exit", r.ExitCode)
@@ -292,6 +311,10 @@ func (d *Dispatcher) settle(n *node, r *protocol.Result, outcome store.Outcome, 
 // takes the task out of the queue, and tells the node running it, if any,
 // to kill it.
 func (d *Dispatcher) Cancel(id uint64) (api.Task, error) {
+	// Not between a submission's store write and its queueing: the task
+	// would be queued after it was taken out.
+	d.admit.Lock()
+	defer d.admit.Unlock()
 	outcome, err := d.store.RecordFinal(id, store.Result{ExitCode: -1, Error: api.CancelledError, Recorded: time.Now().UTC()})
 	switch {
 	case errors.Is(err, store.ErrNoTask):
@@ -302,18 +325,15 @@ func (d *Dispatcher) Cancel(id uint64) (api.Task, error) {
 		return api.Task{}, fmt.Errorf("%w: task %d has finished already", api.ErrConflict, id)
 	}
 	d.mu.Lock()
-	d.queue.Done(id)
-	d.specs.drop(id)
-	delete(d.tries, id)
+	d.dequeueLocked(id)
 	d.feedStarvedLocked()
-	if l, ok := d.leases[id]; ok {
-		delete(d.leases, id)
-		delete(l.node.leases, id)
-		if l.node.conn != nil {
-			// The agent's result for the killed attempt comes back as a
-			// duplicate and frees the slot as any result does.
-			l.node.conn.send(&protocol.Command{Op: protocol.OpCancel, Task: &protocol.TaskRef{ID: id, Attempt: l.attempt}})
-		}
+	if l, ok := d.leases[id]; ok && l.node.conn != nil {
+		// The lease stays until the attempt ends (see endLeaseLocked). The
+		// command follows the task on the connection's queue: an agent
+		// that got the task kills it and its result, a duplicate, ends the
+		// lease and frees the slot as any result does; if the task was
+		// never written, the writer ends the lease and returns the credit.
+		l.node.conn.send(&protocol.Command{Op: protocol.OpCancel, Task: &protocol.TaskRef{ID: id, Attempt: l.attempt}})
 	}
 	d.mu.Unlock()
 	d.counters.cancelled.Add(1)
