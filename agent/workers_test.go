@@ -14,36 +14,43 @@ func goroutineID() string {
 	return string(bytes.Fields(buf)[1])
 }
 
-// A finished task's goroutine runs the next task; tasks that overlap get a
-// goroutine each.
+// Tasks that overlap get a goroutine each; once a task is done, run hands
+// the next one to its goroutine.
 func TestWorkersKeepGoroutinesForTheNextTask(t *testing.T) {
 	w := newWorkers()
-	ids := make(chan string, 3)
+	ids := make(chan string, 1)
+	ran := func() string { // the goroutine of the task just run
+		select {
+		case id := <-ids:
+			return id
+		case <-time.After(10 * time.Second):
+			t.Fatal("a task given to the workers never ran")
+			return ""
+		}
+	}
 	release := make(chan struct{})
 	w.run(func() { ids <- goroutineID(); <-release })
+	first := ran()
 	w.run(func() { ids <- goroutineID() }) // the first still runs
-	first, second := <-ids, <-ids
-	if first == second {
+	second := ran()
+	if second == first {
 		t.Fatalf("two overlapping tasks ran on goroutine %s", first)
 	}
 	close(release)
 
-	// Once a worker is idle, run hands it the task. Wait for one without
-	// run, which would start a new goroutine when none is idle yet.
-	third := func() { ids <- goroutineID() }
+	// run starts a new goroutine while no worker is idle yet; within a
+	// little while one is, and gets the task.
 	deadline := time.Now().Add(10 * time.Second)
-	for handed := false; !handed; {
-		select {
-		case w.idle <- third:
-			handed = true
-		default:
-			if time.Now().After(deadline) {
-				t.Fatal("no worker went idle after its task")
-			}
-			time.Sleep(time.Millisecond)
+	for seen := map[string]bool{first: true, second: true}; ; {
+		w.run(func() { ids <- goroutineID() })
+		got := ran()
+		if seen[got] {
+			return // a goroutine that ran a task ran this one too
 		}
-	}
-	if got := <-ids; got != first && got != second {
-		t.Fatalf("the next task ran on goroutine %s, not on the finished tasks' %s or %s", got, first, second)
+		seen[got] = true
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks in a row each ran on a new goroutine", len(seen))
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
