@@ -10,9 +10,9 @@ import (
 
 // A million queued tasks must not cost the dispatcher gigabytes: the queue
 // holds ids, the commands stay on disk but for the spec cache's bounded
-// share. The bound is generous (the figure here is about 80 MB: 42 bytes a
-// task in the queue, and the cache's 32 MiB) so that it fails only on a
-// real regression, such as keeping every command in memory.
+// share. The bound is generous (the figure here is about 70 MB: 42 bytes a
+// task in the queue, and under 32 MiB for the cache) so that it fails only
+// on a real regression, such as keeping every command in memory.
 func TestMillionQueuedTasksStayInBoundedMemory(t *testing.T) {
 	const tasks, bound = 1_000_000, 256 << 20
 	h := startDispatcher(t, t.TempDir())

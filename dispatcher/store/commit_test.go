@@ -50,10 +50,11 @@ func TestGroupCommitIsolatesFailingWrites(t *testing.T) {
 }
 
 // A few results, which nobody waits for, wait for company; enough of them,
-// or one write somebody waits for, end the wait at once. The linger here is
-// an hour: a wait the committer failed to end would time the test out.
+// or one write somebody waits for, end the wait at once. The linger here
+// is 30 s, and anything that takes half of it failed to end the wait.
 func TestPatientWritesLingerUntilCompanyComes(t *testing.T) {
-	s, err := open(filepath.Join(t.TempDir(), "state.db"), time.Hour)
+	const linger = 30 * time.Second
+	s, err := open(filepath.Join(t.TempDir(), "state.db"), linger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +74,18 @@ func TestPatientWritesLingerUntilCompanyComes(t *testing.T) {
 			})
 		}
 	}
+	soon := func(what string, ch <-chan uint64) {
+		select {
+		case <-ch:
+		case <-time.After(linger / 2):
+			t.Fatalf("%s waited for the linger", what)
+		}
+	}
 
 	// lingerFor patient writes commit without waiting.
 	record(ids[:lingerFor])
 	for range lingerFor {
-		<-recorded
+		soon("a full group of results", recorded)
 	}
 
 	// Fewer wait; a write somebody waits for takes them along.
@@ -88,10 +96,16 @@ func TestPatientWritesLingerUntilCompanyComes(t *testing.T) {
 		t.Fatalf("result for task %d committed alone, without waiting for company", id)
 	default:
 	}
-	if _, err := s.RecordFinal(ids[lingerFor+3], Result{Node: "n", Attempt: 1}); err != nil {
-		t.Fatal(err)
-	}
-	// One transaction: the results were on disk when RecordFinal returned.
+	awaited := make(chan uint64, 1)
+	go func() {
+		if _, err := s.RecordFinal(ids[lingerFor+3], Result{Node: "n", Attempt: 1}); err != nil {
+			t.Error(err)
+		}
+		awaited <- ids[lingerFor+3]
+	}()
+	soon("a write somebody waits for", awaited)
+	// The committer calls the writes' callbacks in the order the writes
+	// joined the transaction: the lingering results' before RecordFinal's.
 	if len(recorded) != 3 {
 		t.Fatalf("%d of 3 lingering results committed with the awaited write", len(recorded))
 	}

@@ -171,8 +171,8 @@ func (s *Store) RecordResult(id uint64, r Result) (Outcome, error) {
 
 // RecordResultThen is RecordResult without the wait: done gets the outcome
 // once the result is on disk (or failed), on the committer's goroutine; it
-// must be quick and must not wait for the store. Nothing should wait for
-// done: a quiet store holds the result a few milliseconds for company
+// must be quick and must not wait for the store. Nothing urgent should
+// hang on done: a quiet store holds the result up to lingerMax for company
 // (see lingerFor).
 func (s *Store) RecordResultThen(id uint64, r Result, done func(Outcome, error)) {
 	s.recordThen(id, r, true, done, true)
@@ -246,6 +246,11 @@ type Sendable struct {
 	Timeout time.Duration   `json:"timeout,omitempty"`
 	Limits  protocol.Limits `json:"limits,omitzero"`
 	Done    bool            `json:"-"` // the task has its result already: not to be sent
+}
+
+// Sendable is what a node needs of the task.
+func (t TaskSpec) Sendable() Sendable {
+	return Sendable{Command: t.Command, Timeout: t.Timeout, Limits: t.Limits}
 }
 
 // ForSending reads what nodes need of the tasks ids, all in one read

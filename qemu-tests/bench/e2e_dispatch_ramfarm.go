@@ -13,8 +13,8 @@ import (
 )
 
 // agentCommand is the one place that knows how the benchmark starts a real
-// agent as a process on this host: node i of the dispatcher d, one task
-// slot, its workspaces under workDir. The agent runs tasks with process
+// agent as a process on this host: node i of the dispatcher d, with slots
+// task slots, its workspaces under workDir. The agent runs tasks with process
 // groups only (no -cgroup): this host's cgroup v2 is not writable for it.
 func agentCommand(ctx context.Context, bin string, d *loopbackDispatcher, i, slots, prefetch int, workDir string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin,
