@@ -67,12 +67,13 @@ dispatch-capacity
 
 dispatch
        end to end: -dispatch-tasks tasks, each running /bin/true through
-       /bin/sh -c, on -workers workers of one slot each: ramfarm (dispatcher
-       with its durable store and real agent processes on loopback), Work
-       Queue (python3-workqueue master, work_queue_worker), Slurm (slurmctld,
-       one slurmd, munge; a job array), a bare queue (beanstalkd and workers
-       of ours) and the limit (spawning the task with the same parallelism,
-       no queue). Peers run in a network namespace the bench creates and
+       /bin/sh -c, -workers at a time: ramfarm (dispatcher with its durable
+       store, and one real agent process on loopback with -workers slots, or
+       -agent-slots each), Work Queue (python3-workqueue master, -workers
+       single-core work_queue_workers), Slurm (slurmctld, one slurmd with
+       -workers CPUs, munge; a job array), a bare queue (beanstalkd and
+       workers of ours) and the limit (spawning the task with the same
+       parallelism, no queue). Peers run in a network namespace the bench creates and
        removes. Prints
          bench dispatch: ramfarm=<tasks/s> workqueue=<tasks/s> slurm=<tasks/s> ratio-vs-best=<r> bare=<tasks/s> limit=<tasks/s> of-limit=<fraction>
        and a detail line with each system's wall time and setup.
