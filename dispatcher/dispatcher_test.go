@@ -508,6 +508,8 @@ func TestMetrics(t *testing.T) {
 		"ramfarm_tasks_queued 1",
 		"ramfarm_agents_rejected_total 1",
 		"# TYPE ramfarm_tasks_queued gauge",
+		"# TYPE ramfarm_store_commit_groups_total counter",
+		"ramfarm_store_committed_writes_total 2", // the node, its one result
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)

@@ -72,6 +72,10 @@ func (d *Dispatcher) writeMetrics(w io.Writer, boot *pxe.Server) {
 	m.one("ramfarm_tasks_cancelled_total", "Tasks cancelled through the API.", "counter", float64(c.cancelled.Load()))
 	m.one("ramfarm_agents_rejected_total", "Agents refused at hello (bad token or version).", "counter", float64(c.rejected.Load()))
 	m.one("ramfarm_agent_protocol_violations_total", "Agent connections closed for breaking the protocol.", "counter", float64(c.violations.Load()))
+	st := d.store.CommitStats()
+	m.one("ramfarm_store_commit_groups_total", "Group commits of results, nodes and DHCP leases to the state database, each with its fsyncs.", "counter", float64(st.Groups))
+	m.one("ramfarm_store_committed_writes_total", "Writes in those commits; over the groups, the mean group size.", "counter", float64(st.Writes))
+	m.one("ramfarm_store_commit_seconds_total", "Time spent committing them, fsyncs included.", "counter", st.Time.Seconds())
 
 	if boot == nil {
 		return

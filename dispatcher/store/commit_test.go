@@ -89,6 +89,7 @@ func TestPatientWritesLingerUntilCompanyComes(t *testing.T) {
 	}
 
 	// Fewer wait; a write somebody waits for takes them along.
+	before := s.CommitStats()
 	record(ids[lingerFor : lingerFor+3])
 	time.Sleep(20 * time.Millisecond)
 	select {
@@ -108,6 +109,9 @@ func TestPatientWritesLingerUntilCompanyComes(t *testing.T) {
 	// joined the transaction: the lingering results' before RecordFinal's.
 	if len(recorded) != 3 {
 		t.Fatalf("%d of 3 lingering results committed with the awaited write", len(recorded))
+	}
+	if after := s.CommitStats(); after.Groups-before.Groups != 1 || after.Writes-before.Writes != 4 {
+		t.Fatalf("%d groups of %d writes in all, want 1 of 4", after.Groups-before.Groups, after.Writes-before.Writes)
 	}
 }
 

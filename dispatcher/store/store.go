@@ -39,6 +39,8 @@ type Store struct {
 	stopped chan struct{} // closed when the committer has returned
 	linger  time.Duration // lingerMax; tests make it longer than any test
 	close   sync.Once
+
+	commits commitCounters // what the committer did, for metrics
 }
 
 // Open opens or creates the database at path. It fails after a few seconds
