@@ -274,8 +274,8 @@ func benchCapacity(ctx context.Context, cfg bench.CapacityConfig) int {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fmt.Printf("bench dispatch-capacity: ramfarm=%.0f p50=%.2f p99=%.2f\n", r.TasksPerSecond, ms(r.P50), ms(r.P99))
 	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
-	fmt.Printf("bench dispatch-capacity detail: tasks=%d nodes=%d slots=%d store=bbolt(fsync) cpu-per-task: dispatcher=%.1fus load-generator=%.1fus\n",
-		cfg.Tasks, cfg.Nodes, cfg.Slots, us(r.DispatcherCPU), us(r.LoadCPU))
+	fmt.Printf("bench dispatch-capacity detail: tasks=%d nodes=%d slots=%d store=bbolt(fsync) cpu-per-task: dispatcher=%.1fus load-generator=%.1fus %s\n",
+		cfg.Tasks, cfg.Nodes, cfg.Slots, us(r.DispatcherCPU), us(r.LoadCPU), r.CommitsDetail(cfg.Tasks))
 	return 0
 }
 

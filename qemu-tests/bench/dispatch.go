@@ -32,7 +32,11 @@ type CapacityResult struct {
 	// load generator (this process): both share the machine's cores, so
 	// what the simulated nodes burn the dispatcher lacks.
 	DispatcherCPU, LoadCPU time.Duration
+	Commits                commitCount // the dispatcher's group commits over the run
 }
+
+// CommitsDetail says how the run's results shared commits.
+func (r CapacityResult) CommitsDetail(tasks int) string { return r.Commits.describe(tasks) }
 
 // Capacity runs the dispatcher alone under simulated nodes.
 func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
@@ -64,6 +68,10 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cpuBefore, err := cpuTimes([]int{d.pid(), os.Getpid()})
+	if err != nil {
+		return CapacityResult{}, err
+	}
+	commitsBefore, err := d.commits(ctx)
 	if err != nil {
 		return CapacityResult{}, err
 	}
@@ -102,6 +110,10 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 	if err != nil {
 		return CapacityResult{}, err
 	}
+	commitsAfter, err := d.commits(ctx)
+	if err != nil {
+		return CapacityResult{}, err
+	}
 	cancel()
 	wg.Wait()
 	slices.Sort(latencies)
@@ -111,6 +123,7 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (CapacityResult, error) {
 		P99:            percentile(latencies, 0.99),
 		DispatcherCPU:  (cpuAfter[0].own - cpuBefore[0].own) / time.Duration(cfg.Tasks),
 		LoadCPU:        (cpuAfter[1].own - cpuBefore[1].own) / time.Duration(cfg.Tasks),
+		Commits:        commitsAfter.sub(commitsBefore),
 	}, nil
 }
 

@@ -71,6 +71,10 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (Syste
 	if err != nil {
 		return run, err
 	}
+	commitsBefore, err := d.commits(ctx)
+	if err != nil {
+		return run, err
+	}
 	start := time.Now()
 	ids, err := d.client.Submit(ctx, specs)
 	if err != nil {
@@ -84,6 +88,10 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (Syste
 	if err != nil {
 		return run, err
 	}
+	commitsAfter, err := d.commits(ctx)
+	if err != nil {
+		return run, err
+	}
 	// Where ramfarm's own CPU goes matters on a host whose cores also run
 	// the tasks: what the dispatcher and agents use, the tasks cannot.
 	// The tasks' own CPU, reaped by the agents, shows that the work is the
@@ -94,8 +102,9 @@ func runRamfarm(ctx context.Context, cfg DispatchConfig, dirs systemDirs) (Syste
 		agentCPU.own += u.own
 		agentCPU.reaped += u.reaped
 	}
-	run.Note = fmt.Sprintf("cpu-per-task: dispatcher=%.2fms agents=%.2fms tasks=%.2fms",
-		perTask(after[0].sub(before[0]).own, cfg.Tasks), perTask(agentCPU.own, cfg.Tasks), perTask(agentCPU.reaped, cfg.Tasks))
+	run.Note = fmt.Sprintf("cpu-per-task: dispatcher=%.2fms agents=%.2fms tasks=%.2fms; %s",
+		perTask(after[0].sub(before[0]).own, cfg.Tasks), perTask(agentCPU.own, cfg.Tasks), perTask(agentCPU.reaped, cfg.Tasks),
+		commitsAfter.sub(commitsBefore).describe(cfg.Tasks))
 	return run, nil
 }
 

@@ -19,12 +19,13 @@ import (
 // loopbackDispatcher is a dispatcher without boot services, serving agents
 // on a loopback port: the setup of the dispatcher-only benchmarks.
 type loopbackDispatcher struct {
-	cmd    *exec.Cmd
-	dir    string      // state directory (node-token, ca.crt)
-	addr   string      // agent address
-	token  string      // node enrollment token
-	tls    *tls.Config // how agents know the dispatcher: its CA pin
-	client *api.Client
+	cmd     *exec.Cmd
+	dir     string      // state directory (node-token, ca.crt)
+	addr    string      // agent address
+	metrics string      // metrics address (loopback)
+	token   string      // node enrollment token
+	tls     *tls.Config // how agents know the dispatcher: its CA pin
+	client  *api.Client
 }
 
 // startLoopbackDispatcher starts `ramfarm serve --no-pxe` with its state in
@@ -38,10 +39,14 @@ func startLoopbackDispatcher(ctx context.Context, bin, workDir string, extra ...
 	if err != nil {
 		return nil, err
 	}
+	metrics, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
 	socket := filepath.Join(dir, "api.sock")
 	args := append([]string{"serve", "--no-pxe", "--agent-addr", addr, "--state-dir", dir,
-		"--api-socket", socket, "--metrics-addr", "", "--log-level", "error"}, extra...)
-	d := &loopbackDispatcher{cmd: exec.CommandContext(ctx, bin, args...), dir: dir, addr: addr, client: api.NewClient(socket)}
+		"--api-socket", socket, "--metrics-addr", metrics, "--log-level", "error"}, extra...)
+	d := &loopbackDispatcher{cmd: exec.CommandContext(ctx, bin, args...), dir: dir, addr: addr, metrics: metrics, client: api.NewClient(socket)}
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
