@@ -140,3 +140,33 @@ func TestDroppedHandoutGivesTheCreditBack(t *testing.T) {
 		})
 	}
 }
+
+// A lease can outlive its task's result (a cancelled task until its agent
+// answers); when its node is lost, only tasks still queued count as
+// returned to the queue.
+func TestLostNodeRequeuesOnlyQueuedTasks(t *testing.T) {
+	h := startDispatcher(t, t.TempDir())
+	ids := submit(t, h, "echo runs on", "echo cancelled") // no node yet: both stay queued
+	n := &node{name: "n", leases: map[uint64]*lease{}}
+	h.d.mu.Lock()
+	for _, id := range ids {
+		h.d.tries[id]++
+		h.d.lease(n, id, 1)
+	}
+	h.d.mu.Unlock()
+	if _, err := h.d.Cancel(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	h.d.mu.Lock()
+	defer h.d.mu.Unlock()
+	if _, leased := h.d.leases[ids[1]]; !leased {
+		t.Fatal("the cancelled task's lease ended before its attempt did")
+	}
+	h.d.releaseLeases(n, "lost")
+	if got := h.d.counters.requeued.Load(); got != 1 {
+		t.Errorf("%d tasks counted as returned to the queue, want 1: the cancelled one is not queued", got)
+	}
+	if !h.d.queue.Queued(ids[0]) || h.d.queue.Queued(ids[1]) {
+		t.Error("after the loss, want the first task queued and the cancelled one not")
+	}
+}

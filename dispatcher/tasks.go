@@ -240,10 +240,14 @@ func (d *Dispatcher) lease(n *node, id uint64, attempt int) *lease {
 func (d *Dispatcher) releaseLeases(n *node, why string) bool {
 	for id := range n.leases {
 		delete(d.leases, id)
-		d.log.Info("task returned to the queue", "task", id, "node", n.name, "reason", why)
+		// A lease may outlive its task's result (see endLeaseLocked); such
+		// a task is out of the queue, and its try count with it.
+		if _, queued := d.tries[id]; queued {
+			d.counters.requeued.Add(1)
+			d.log.Info("task returned to the queue", "task", id, "node", n.name, "reason", why)
+		}
 	}
 	released := len(n.leases) > 0
-	d.counters.requeued.Add(uint64(len(n.leases)))
 	clear(n.leases)
 	return released
 }
