@@ -91,8 +91,8 @@ func (b *bootHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == "/boot.ipxe":
 		b.serveScript(w, r)
-	case strings.HasPrefix(p, "/boot/"):
-		b.serveFile(w, r, b.bootDir, strings.TrimPrefix(p, "/boot/"))
+	case strings.HasPrefix(p, bootFilesPath):
+		b.serveFile(w, r, b.bootDir, strings.TrimPrefix(p, bootFilesPath))
 	case strings.HasPrefix(p, "/ipxe/"):
 		b.serveIPXE(w, r, strings.TrimPrefix(p, "/ipxe/"))
 	default:
@@ -188,11 +188,18 @@ func etag(info fs.FileInfo) string {
 // bare ${mac} would be the first NIC's on a multi-NIC node.
 func renderScript(baseURL string, p Profile, extra string) string {
 	return "#!ipxe\n" +
-		"kernel " + baseURL + "/boot/" + p.Kernel + " initrd=" + path.Base(p.Initrd) + " " +
+		"kernel " + bootFileURL(baseURL, p.Kernel) + " initrd=" + path.Base(p.Initrd) + " " +
 		nodeCmdline(p, extra, "${netX/mac:hexhyp}") + "\n" +
-		"initrd " + baseURL + "/boot/" + p.Initrd + "\n" +
+		"initrd " + bootFileURL(baseURL, p.Initrd) + "\n" +
 		"boot\n"
 }
+
+// bootFilesPath is where the server serves --boot-dir's files.
+const bootFilesPath = "/boot/"
+
+// bootFileURL is the URL of file name of --boot-dir on the server at
+// baseURL, for iPXE scripts and kexec images alike.
+func bootFileURL(baseURL, name string) string { return baseURL + bootFilesPath + name }
 
 // nodeCmdline is the kernel command line of a node booting profile p: the
 // profile's arguments, the dispatcher's, the profile's name, and BOOTIF

@@ -34,8 +34,8 @@ func (b *bootHTTP) kexecImage(mac net.HardwareAddr) (protocol.BootImage, error) 
 		return protocol.BootImage{}, err
 	}
 	img := protocol.BootImage{
-		Kernel: b.baseURL + "/boot/" + p.Kernel, KernelSHA256: kernelSum,
-		Initrd: b.baseURL + "/boot/" + p.Initrd, InitrdSHA256: initrdSum,
+		Kernel: bootFileURL(b.baseURL, p.Kernel), KernelSHA256: kernelSum,
+		Initrd: bootFileURL(b.baseURL, p.Initrd), InitrdSHA256: initrdSum,
 		Cmdline: nodeCmdline(p, b.extraCmdline, strings.ReplaceAll(mac.String(), ":", "-")),
 	}
 	if err := img.Validate(); err != nil {
