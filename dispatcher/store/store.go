@@ -149,7 +149,8 @@ func (s *Store) AddTasks(specs []TaskSpec) ([]uint64, error) {
 	return ids, nil
 }
 
-// Outcome says what became of a result handed to RecordResult.
+// Outcome says what became of a result handed to RecordResultThen or
+// RecordFinal.
 type Outcome int
 
 const (
@@ -162,20 +163,16 @@ const (
 	Retry
 )
 
-// RecordResult stores r as the result of task id, unless the task already
-// has one: results are recorded exactly once, whatever retries and late
-// duplicates arrive. A failed attempt (non-zero exit or an error) of a task
-// with retries left is counted instead and reported as Retry. Concurrent
-// callers share commits (group commit).
-func (s *Store) RecordResult(id uint64, r Result) (Outcome, error) {
-	return s.record(id, r, true)
-}
-
-// RecordResultThen is RecordResult without the wait: done gets the outcome
-// once the result is on disk (or failed), on the committer's goroutine; it
-// must be quick and must not wait for the store. Nothing urgent should
-// hang on done: a quiet store holds the result up to lingerMax for company
-// (see lingerFor).
+// RecordResultThen stores r as the result of task id, unless the task
+// already has one: results are recorded exactly once, whatever retries and
+// late duplicates arrive. A failed attempt (non-zero exit or an error) of a
+// task with retries left is counted instead and reported as Retry.
+// Concurrent callers share commits (group commit).
+//
+// It does not wait: done gets the outcome once the result is on disk (or
+// failed), on the committer's goroutine; it must be quick and must not wait
+// for the store. Nothing urgent should hang on done: a quiet store holds
+// the result up to lingerMax for company (see lingerFor).
 func (s *Store) RecordResultThen(id uint64, r Result, done func(Outcome, error)) {
 	s.recordThen(id, r, true, done, true)
 }
@@ -197,7 +194,7 @@ func (s *Store) record(id uint64, r Result, mayRetry bool) (Outcome, error) {
 	return got.o, got.err
 }
 
-// recordThen records r and calls done; patient says nobody waits for done.
+// recordThen records r and calls done; patient lets it linger (see batchThen).
 func (s *Store) recordThen(id uint64, r Result, mayRetry bool, done func(Outcome, error), patient bool) {
 	v, err := json.Marshal(r) // outside the shared transaction, which is serial
 	if err != nil {

@@ -22,6 +22,13 @@ func openTemp(t testing.TB) (*Store, string) {
 	return s, path
 }
 
+// RecordResult is RecordResultThen, waited for: tests check each outcome
+// in turn. The dispatcher itself never waits for a result's commit. Like
+// any write somebody waits for, it does not linger.
+func (s *Store) RecordResult(id uint64, r Result) (Outcome, error) {
+	return s.record(id, r, true)
+}
+
 // reopen closes s and opens its file again, as a restarted dispatcher does.
 func reopen(t testing.TB, s *Store, path string) *Store {
 	t.Helper()
